@@ -1,0 +1,13 @@
+#pragma once
+// Each subcommand registers itself on the app and, when chosen, sets `run`
+// to the function that does the work and returns the exit code.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace supcon::cli {
+
+using Runner = std::function<int()>;
+
+void add_version_command(CLI::App& app, Runner& run);
+
+}  // namespace supcon::cli

@@ -1,0 +1,76 @@
+// Tensor<T>: shape, row-major layout, Eigen views, errors.
+#include <catch2/catch.hpp>
+#include <supcon/core/tensor.hpp>
+
+using supcon::Shape;
+using supcon::Tensor;
+
+TEST_CASE("A tensor stores its elements row-major, last index fastest") {
+  Tensor<float> t({2, 3, 4});
+  for (supcon::index_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(i);
+  CHECK(t(0, 0, 1) == 1.0f);
+  CHECK(t(0, 1, 0) == 4.0f);
+  CHECK(t(1, 0, 0) == 12.0f);
+  CHECK(t(1, 2, 3) == 23.0f);
+}
+
+TEST_CASE("A new tensor is zero-filled and reports its shape") {
+  Tensor<double> t({3, 5});
+  CHECK(t.rank() == 2);
+  CHECK(t.dim(0) == 3);
+  CHECK(t.dim(-1) == 5);
+  CHECK(t.size() == 15);
+  for (double v : t) CHECK(v == 0.0);
+}
+
+TEST_CASE("matrix() views the tensor as (dim 0, rest) without copying") {
+  Tensor<float> t({2, 2, 3}, 1.0f);
+  auto m = t.matrix();
+  CHECK(m.rows() == 2);
+  CHECK(m.cols() == 6);
+  m(1, 5) = 7.0f;
+  CHECK(t(1, 1, 2) == 7.0f);
+}
+
+TEST_CASE("A matrix product through the maps equals the hand-computed one") {
+  Tensor<double> a({2, 3}, std::vector<double>{1, 2, 3, 4, 5, 6});
+  Tensor<double> c({2, 2});
+  c.matrix().noalias() = a.matrix() * a.matrix().transpose();
+  CHECK(c(0, 0) == 14.0);
+  CHECK(c(0, 1) == 32.0);
+  CHECK(c(1, 1) == 77.0);
+}
+
+TEST_CASE("Shape mistakes throw ShapeError with the shapes in the message") {
+  Tensor<float> t({2, 3});
+  CHECK_THROWS_AS(t.reshaped({4, 2}), supcon::ShapeError);
+  CHECK_THROWS_WITH(t.reshaped({4, 2}), Catch::Contains("(2, 3)") && Catch::Contains("(4, 2)"));
+  CHECK_THROWS_AS(t.matrix(5, 1), supcon::ShapeError);
+  CHECK_THROWS_AS(Tensor<float>({2, -1}), supcon::ShapeError);
+  CHECK_THROWS_AS((Tensor<float>({2, 2}, std::vector<float>{1, 2, 3})), supcon::ShapeError);
+  CHECK_THROWS_WITH(supcon::check_shape(t, {3, 2}, "features"), Catch::Contains("features"));
+}
+
+TEST_CASE("resize keeps the allocation when the new size fits") {
+  Tensor<float> t({64, 64});
+  const float* before = t.data();
+  t.resize({32, 64});
+  CHECK(t.data() == before);
+  CHECK(t.shape() == Shape{32, 64});
+}
+
+TEST_CASE("all_finite spots NaN and infinity") {
+  Tensor<float> t({4}, 1.0f);
+  CHECK(t.all_finite());
+  t[2] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_FALSE(t.all_finite());
+  t[2] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH(supcon::check_finite(t, "features"), Catch::Contains("features"));
+}
+
+TEST_CASE("cast converts every element") {
+  Tensor<double> t({3}, std::vector<double>{1.5, -2.0, 3.25});
+  Tensor<float> f = t.cast<float>();
+  CHECK(f[0] == 1.5f);
+  CHECK(f[2] == 3.25f);
+}

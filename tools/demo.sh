@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds the supcon program, runs the demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSUPCON_NATIVE=ON >/dev/null
+cmake --build build -j"$(nproc)" --target supcon_cli
+./build/bin/supcon compare "$@"
