@@ -52,7 +52,8 @@ inline double max_diff(const Tensor<double>& a, const Tensor<double>& b) {
 
 /// Replays the fixture's gradients and learning rates through `opt` (built on
 /// ps) and checks both parameters after every step against <name>_p0 / _p1.
-inline void check_trajectory(supcon::Optimizer<double>& opt, TwoParams& ps, const std::string& name) {
+inline void check_trajectory(supcon::Optimizer<double>& opt, TwoParams& ps,
+                             const std::string& name) {
   const Tensor<double> g0 = supcon::load_npy<double>(fixture("grads_p0"));
   const Tensor<double> g1 = supcon::load_npy<double>(fixture("grads_p1"));
   const Tensor<double> lrs = supcon::load_npy<double>(fixture("lrs"));

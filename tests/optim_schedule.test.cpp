@@ -6,9 +6,9 @@
 #include <supcon/optim/schedule.hpp>
 
 using supcon::index_t;
+using supcon::lr_at;
 using supcon::LrDecay;
 using supcon::LrSchedule;
-using supcon::lr_at;
 
 namespace {
 std::string fixture(const std::string& name) {

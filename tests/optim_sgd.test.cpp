@@ -5,11 +5,11 @@
 
 using optim_test::LeastSquares;
 using optim_test::TwoParams;
+using supcon::index_t;
 using supcon::Parameter;
 using supcon::Sgd;
 using supcon::SgdOptions;
 using supcon::Tensor;
-using supcon::index_t;
 
 TEST_CASE("SGD follows torch.optim.SGD step by step, learning-rate changes included") {
   SgdOptions o;

@@ -35,14 +35,14 @@ enum class LrDecay { constant, cosine, step };
 
 /// A learning-rate schedule; see the file comment for the formulas.
 struct LrSchedule {
-  double lr = 0.1;                  ///< lr0 > 0, finite
+  double lr = 0.1;  ///< lr0 > 0, finite
   LrDecay decay = LrDecay::cosine;
-  double total = 100;               ///< cosine: length of the decay, > 0
-  double eta_min = 0;               ///< cosine: floor, in [0, lr]
-  std::vector<double> milestones;   ///< step: strictly increasing, > 0
-  double gamma = 0.1;               ///< step: factor per milestone, in (0, 1]
-  double warmup = 0;                ///< length of the linear warm-up, >= 0 (0 = none)
-  double warmup_start = 0;          ///< rate at t = 0 when warmup > 0, in [0, lr]
+  double total = 100;              ///< cosine: length of the decay, > 0
+  double eta_min = 0;              ///< cosine: floor, in [0, lr]
+  std::vector<double> milestones;  ///< step: strictly increasing, > 0
+  double gamma = 0.1;              ///< step: factor per milestone, in (0, 1]
+  double warmup = 0;               ///< length of the linear warm-up, >= 0 (0 = none)
+  double warmup_start = 0;         ///< rate at t = 0 when warmup > 0, in [0, lr]
 };
 
 /// Throws ValueError naming the option when `s` is out of range.
@@ -111,13 +111,15 @@ inline double scaled_lr(double base_lr, std::int64_t batch_size) {
 
 /// Fractional epoch of batch `batch` (0-based) in epoch `epoch` (0-based), for
 /// schedules in epochs that change every step.
-inline double epoch_position(std::int64_t epoch, std::int64_t batch, std::int64_t batches_per_epoch) {
+inline double epoch_position(std::int64_t epoch, std::int64_t batch,
+                             std::int64_t batches_per_epoch) {
   require(batches_per_epoch > 0, "epoch_position: batches_per_epoch must be positive, got ",
           batches_per_epoch);
   require(epoch >= 0 && batch >= 0 && batch < batches_per_epoch,
           "epoch_position: need epoch >= 0 and 0 <= batch < ", batches_per_epoch, ", got epoch ",
           epoch, ", batch ", batch);
-  return static_cast<double>(epoch) + static_cast<double>(batch) / static_cast<double>(batches_per_epoch);
+  return static_cast<double>(epoch) +
+         static_cast<double>(batch) / static_cast<double>(batches_per_epoch);
 }
 
 }  // namespace supcon

@@ -29,11 +29,11 @@ namespace supcon {
 
 /// Options of SGD, with torch.optim.SGD's defaults except lr (which has none there).
 struct SgdOptions {
-  double lr = 0.1;            ///< >= 0
-  double momentum = 0;        ///< mu in [0, 1)
-  double dampening = 0;       ///< d in [0, 1]
-  double weight_decay = 0;    ///< lambda >= 0
-  bool nesterov = false;      ///< requires momentum > 0 and dampening = 0
+  double lr = 0.1;          ///< >= 0
+  double momentum = 0;      ///< mu in [0, 1)
+  double dampening = 0;     ///< d in [0, 1]
+  double weight_decay = 0;  ///< lambda >= 0
+  bool nesterov = false;    ///< requires momentum > 0 and dampening = 0
   /// false: every parameter is decayed (one torch param group).
   /// true: parameters with decay == false (biases, batch-norm) are not decayed,
   /// the usual two-group recipe.
