@@ -1,0 +1,115 @@
+#pragma once
+/// \file batchnorm.hpp
+/// BatchNorm1d<T> on (N, C) and BatchNorm2d<T> on (N, C, H, W), with
+/// PyTorch's semantics (math in ops/batchnorm.hpp): eps 1e-5, momentum 0.1,
+/// affine; training normalises with the batch statistics and updates the
+/// running ones (unbiased variance); evaluation uses the running statistics.
+///
+///     BatchNorm2d<T>(channels, eps = 1e-5, momentum = 0.1)
+///     weight        Parameter (C,), 1, decay = false
+///     bias          Parameter (C,), 0, decay = false
+///     running_mean  (C,), 0        running_var  (C,), 1
+///     state         "weight", "bias", "running_mean", "running_var"
+///
+/// backward follows the mode of the latest forward: the three-term gradient
+/// through the batch statistics in training, an affine map in evaluation.
+
+#include <string>
+#include <vector>
+
+#include "supcon/core/module.hpp"
+#include "supcon/layers/common.hpp"
+#include "supcon/ops/batchnorm.hpp"
+
+namespace supcon {
+
+/// Batch normalisation of inputs of rank `Rank` (2: (N, C); 4: (N, C, H, W)).
+/// Use the aliases BatchNorm1d and BatchNorm2d.
+template <class T, int Rank>
+class BatchNorm : public Module<T> {
+  static_assert(Rank == 2 || Rank == 4, "BatchNorm: Rank is 2 (N, C) or 4 (N, C, H, W)");
+
+ public:
+  Parameter<T> weight;     ///< (C,) scale gamma
+  Parameter<T> bias;       ///< (C,) shift beta
+  Tensor<T> running_mean;  ///< (C,)
+  Tensor<T> running_var;   ///< (C,), unbiased
+
+  explicit BatchNorm(index_t channels, double eps = 1e-5, double momentum = 0.1)
+      : c_(channels), eps_(static_cast<T>(eps)), momentum_(static_cast<T>(momentum)) {
+    require<ValueError>(channels > 0, kind(), ": channels must be > 0, got ", channels);
+    require<ValueError>(eps > 0, kind(), ": eps must be > 0, got ", eps);
+    require<ValueError>(momentum >= 0 && momentum <= 1, kind(), ": momentum must be in [0, 1], got ",
+                        momentum);
+    weight = Parameter<T>({c_}, /*decay=*/false);
+    bias = Parameter<T>({c_}, /*decay=*/false);
+    weight.value.fill(T(1));
+    running_mean = Tensor<T>({c_});
+    running_var = Tensor<T>({c_}, T(1));
+  }
+
+  index_t channels() const { return c_; }
+  T eps() const { return eps_; }
+  T momentum() const { return momentum_; }
+
+  /// x is (N, C) or (N, C, H, W) per Rank; returns the same shape. In training
+  /// mode also updates running_mean and running_var.
+  Tensor<T> forward(const Tensor<T>& x) override {
+    detail::require_input(x, Rank, c_, Rank == 2 ? "(N, " + std::to_string(c_) + ")"
+                                                 : "(N, " + std::to_string(c_) + ", H, W)",
+                          name());
+    x_ = x;
+    cached_ = true;
+    cached_training_ = this->training_;
+    Tensor<T> y;
+    if (this->training_) {
+      require<ValueError>(x.size() / c_ > 1, name(),
+                          ": training needs more than one value per channel, got input ",
+                          shape_str(x.shape()));
+      ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
+      ops::batchnorm_update_running(running_mean, running_var, mean_, var_, x.size() / c_, momentum_);
+    } else {
+      ops::batchnorm_forward_eval(x, weight.value, bias.value, running_mean, running_var, eps_, y);
+    }
+    return y;
+  }
+
+  /// dy has the input's shape; returns dx; adds into weight.grad and bias.grad.
+  Tensor<T> backward(const Tensor<T>& dy) override {
+    detail::require_backward(cached_, dy, x_.shape(), name());
+    Tensor<T> dx;
+    if (cached_training_)
+      ops::batchnorm_backward_train(dy, x_, weight.value, mean_, var_, eps_, dx, weight.grad, bias.grad);
+    else
+      ops::batchnorm_backward_eval(dy, x_, weight.value, running_mean, running_var, eps_, dx,
+                                   weight.grad, bias.grad);
+    return dx;
+  }
+
+  void parameters(std::vector<Parameter<T>*>& out) override {
+    detail::list_weight_bias(weight, bias, true, out);
+  }
+  void state(const std::string& prefix, std::vector<NamedTensor<T>>& out) override {
+    detail::state_weight_bias(weight, bias, true, prefix, out);
+    out.push_back({prefix + "running_mean", &running_mean});
+    out.push_back({prefix + "running_var", &running_var});
+  }
+  std::string name() const override { return kind() + "(" + std::to_string(c_) + ")"; }
+
+ private:
+  index_t c_;
+  T eps_, momentum_;
+  Tensor<T> x_, mean_, var_;  // cache: input and batch statistics
+  bool cached_ = false, cached_training_ = true;
+
+  static std::string kind() { return Rank == 2 ? "BatchNorm1d" : "BatchNorm2d"; }
+};
+
+/// Batch normalisation of (N, C).
+template <class T>
+using BatchNorm1d = BatchNorm<T, 2>;
+/// Batch normalisation of (N, C, H, W).
+template <class T>
+using BatchNorm2d = BatchNorm<T, 4>;
+
+}  // namespace supcon

@@ -1,0 +1,30 @@
+#pragma once
+/// \file activation.hpp
+/// ReLU, forward and backward (docs/backprop.md, "ReLU").
+
+#include <algorithm>
+
+#include "supcon/core/tensor.hpp"
+
+namespace supcon::ops {
+
+/// Forward. x has any shape; y is resized to it and assigned y = max(x, 0).
+template <class T>
+void relu_forward(const Tensor<T>& x, Tensor<T>& y) {
+  y.resize(x.shape());
+  y.vec() = x.vec().cwiseMax(T(0));
+}
+
+/// Backward from the forward's OUTPUT y (y > 0 exactly where x > 0; the
+/// derivative at 0 is taken as 0, as in PyTorch). dy has y's shape; dx is
+/// resized and ASSIGNED: dx = dy where y > 0, else 0.
+template <class T>
+void relu_backward(const Tensor<T>& dy, const Tensor<T>& y, Tensor<T>& dx) {
+  require<ShapeError>(dy.shape() == y.shape(), "relu_backward: dy has shape ", shape_str(dy.shape()),
+                      ", expected ", shape_str(y.shape()));
+  dx.resize(y.shape());
+  // forward: y = max(x, 0)
+  dx.vec() = (y.vec().array() > T(0)).select(dy.vec(), T(0));
+}
+
+}  // namespace supcon::ops

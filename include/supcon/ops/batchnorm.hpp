@@ -1,0 +1,192 @@
+#pragma once
+/// \file batchnorm.hpp
+/// Batch normalisation (Ioffe and Szegedy, 2015) with PyTorch's semantics,
+/// for (N, C) and (N, C, H, W) inputs alike: both are viewed as (N, C, S)
+/// with S = H*W (S = 1 for (N, C)), and channel c is normalised over its
+/// M = N*S values.
+///
+/// Training: mean and biased variance of the batch,
+///   xhat = (x - mean) / sqrt(var + eps),   y = weight * xhat + bias,
+/// and the running statistics move by `momentum` towards the batch mean and
+/// the UNBIASED variance var * M / (M - 1).
+/// Evaluation: the same affine map with the running statistics in place of
+/// the batch ones. Backward of training mode has three terms (through xhat,
+/// the mean and the variance): docs/backprop.md, "Batch normalisation".
+
+#include <cmath>
+
+#include "supcon/core/tensor.hpp"
+
+namespace supcon::ops {
+
+namespace detail {
+/// N, C, S of a (N, C) or (N, C, H, W) tensor.
+struct NCS {
+  index_t N, C, S;
+};
+template <class T>
+NCS batchnorm_dims(const Tensor<T>& x, const Tensor<T>& weight, const char* what) {
+  require<ShapeError>(x.rank() == 2 || x.rank() == 4, what, ": x must be (N, C) or (N, C, H, W), got ",
+                      shape_str(x.shape()));
+  const index_t N = x.dim(0), C = x.dim(1);
+  require<ShapeError>(weight.shape() == Shape{C}, what, ": weight has shape ",
+                      shape_str(weight.shape()), ", expected (", C, ",)");
+  return {N, C, x.rank() == 4 ? x.dim(2) * x.dim(3) : 1};
+}
+}  // namespace detail
+
+/// Training-mode forward. x is (N, C) or (N, C, H, W); weight, bias are (C,).
+/// y (x's shape), mean (C,) and var (C,) (the biased batch variance) are
+/// resized and assigned. Requires more than one value per channel (M > 1).
+template <class T>
+void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                             T eps, Tensor<T>& y, Tensor<T>& mean, Tensor<T>& var) {
+  const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
+  const index_t N = d.N, C = d.C, S = d.S;
+  require<ValueError>(N * S > 1, "batchnorm: training needs more than one value per channel, got input ",
+                      shape_str(x.shape()));
+  y.resize(x.shape());
+  mean.resize({C});
+  var.resize({C});
+  const double M = static_cast<double>(N * S);
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    // Two passes (mean, then centred squares) in double: no cancellation.
+    double sum = 0;
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) sum += xs[s];
+    }
+    const double mu = sum / M;
+    double sq = 0;
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) sq += (xs[s] - mu) * (xs[s] - mu);
+    }
+    const double v = sq / M;
+    mean[c] = static_cast<T>(mu);
+    var[c] = static_cast<T>(v);
+    // y = weight * (x - mean) * invstd + bias = scale * x + shift
+    const double invstd = 1.0 / std::sqrt(v + eps);
+    const T scale = static_cast<T>(weight[c] * invstd);
+    const T shift = static_cast<T>(bias[c] - mu * weight[c] * invstd);
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      T* ys = y.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) ys[s] = scale * xs[s] + shift;
+    }
+  }
+}
+
+/// Moves the running statistics towards the batch ones (all (C,)), assigned:
+///   running_mean = (1 - momentum) running_mean + momentum mean
+///   running_var  = (1 - momentum) running_var  + momentum var * M / (M - 1)
+/// where var is the biased batch variance over M > 1 values per channel.
+template <class T>
+void batchnorm_update_running(Tensor<T>& running_mean, Tensor<T>& running_var,
+                              const Tensor<T>& mean, const Tensor<T>& var, index_t M, T momentum) {
+  require<ValueError>(M > 1, "batchnorm_update_running: need more than one value per channel");
+  const T unbias = static_cast<T>(M) / static_cast<T>(M - 1);
+  for (index_t c = 0; c < mean.size(); ++c) {
+    running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (1 - momentum) * running_var[c] + momentum * var[c] * unbias;
+  }
+}
+
+/// Evaluation-mode forward with the running statistics (all (C,)).
+/// y is resized to x's shape and assigned.
+template <class T>
+void batchnorm_forward_eval(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                            const Tensor<T>& running_mean, const Tensor<T>& running_var, T eps,
+                            Tensor<T>& y) {
+  const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
+  const index_t N = d.N, C = d.C, S = d.S;
+  y.resize(x.shape());
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    const T invstd = T(1) / std::sqrt(running_var[c] + eps);
+    const T scale = weight[c] * invstd, shift = bias[c] - running_mean[c] * scale;
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      T* ys = y.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) ys[s] = scale * xs[s] + shift;
+    }
+  }
+}
+
+/// Training-mode backward. dy and x have the forward's input shape; mean and
+/// var are those returned by batchnorm_forward_train. dx is resized and
+/// ASSIGNED; dweight and dbias (C,) are ACCUMULATED. With g = weight * dy:
+///   dx = invstd * (g - mean(g) - xhat * mean(g * xhat))
+template <class T>
+void batchnorm_backward_train(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
+                              const Tensor<T>& mean, const Tensor<T>& var, T eps, Tensor<T>& dx,
+                              Tensor<T>& dweight, Tensor<T>& dbias) {
+  const auto d = detail::batchnorm_dims(x, weight, "batchnorm_backward");
+  const index_t N = d.N, C = d.C, S = d.S;
+  require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
+                      shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
+  dx.resize(x.shape());
+  const double M = static_cast<double>(N * S);
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    const double mu = mean[c], invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    // forward: y = weight * xhat + bias  =>  dbias = sum dy, dweight = sum dy * xhat
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      const T* gs = dy.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) {
+        sum_dy += gs[s];
+        sum_dy_xhat += gs[s] * (xs[s] - mu) * invstd;
+      }
+    }
+    dbias[c] += static_cast<T>(sum_dy);
+    dweight[c] += static_cast<T>(sum_dy_xhat);
+    // forward: xhat = (x - mean) invstd, mean and var depend on every x of the channel
+    const double w = weight[c];
+    const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      const T* gs = dy.data() + (n * C + c) * S;
+      T* dxs = dx.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) {
+        const double xhat = (xs[s] - mu) * invstd;
+        dxs[s] = static_cast<T>(invstd * (w * gs[s] - mean_g - xhat * mean_g_xhat));
+      }
+    }
+  }
+}
+
+/// Evaluation-mode backward: the forward is the affine map
+/// y = weight * (x - running_mean) / sqrt(running_var + eps) + bias.
+/// dx is resized and ASSIGNED; dweight and dbias (C,) are ACCUMULATED.
+template <class T>
+void batchnorm_backward_eval(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
+                             const Tensor<T>& running_mean, const Tensor<T>& running_var, T eps,
+                             Tensor<T>& dx, Tensor<T>& dweight, Tensor<T>& dbias) {
+  const auto d = detail::batchnorm_dims(x, weight, "batchnorm_backward");
+  const index_t N = d.N, C = d.C, S = d.S;
+  require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
+                      shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
+  dx.resize(x.shape());
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    const T invstd = T(1) / std::sqrt(running_var[c] + eps), scale = weight[c] * invstd;
+    T sum_dy = 0, sum_dy_xhat = 0;
+    for (index_t n = 0; n < N; ++n) {
+      const T* xs = x.data() + (n * C + c) * S;
+      const T* gs = dy.data() + (n * C + c) * S;
+      T* dxs = dx.data() + (n * C + c) * S;
+      for (index_t s = 0; s < S; ++s) {
+        sum_dy += gs[s];
+        sum_dy_xhat += gs[s] * (xs[s] - running_mean[c]) * invstd;
+        dxs[s] = scale * gs[s];
+      }
+    }
+    dbias[c] += sum_dy;
+    dweight[c] += sum_dy_xhat;
+  }
+}
+
+}  // namespace supcon::ops

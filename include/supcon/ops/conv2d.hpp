@@ -1,0 +1,178 @@
+#pragma once
+/// \file conv2d.hpp
+/// 2-D convolution (cross-correlation, as in PyTorch) with a square kernel,
+/// stride and symmetric zero padding; forward and backward, two ways:
+///
+/// - `conv2d_forward` / `conv2d_backward`: the fast path. Each image is
+///   unfolded by im2col into a (C*K*K, OH*OW) matrix and the convolution is
+///   one GEMM with the (OC, C*K*K) weight; OpenMP over the batch.
+/// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
+///   as loops, kept as the readable reference the tests compare against.
+///
+/// Shapes: x is (N, C, H, W), weight is (OC, C, K, K), bias is (OC,) or null,
+/// y is (N, OC, OH, OW) with OH = (H + 2p - K) / s + 1 (likewise OW).
+/// Derivation of the backward: docs/backprop.md, "Convolution as a product".
+
+#include <utility>
+#include <vector>
+
+#include "supcon/core/tensor.hpp"
+#include "supcon/ops/im2col.hpp"
+
+namespace supcon::ops {
+
+/// Work buffers of the fast path, kept by the caller (e.g. the Conv2d layer)
+/// so that repeated calls reuse their memory: one im2col matrix per thread,
+/// and one partial weight gradient per thread for the backward.
+template <class T>
+struct Conv2dWorkspace {
+  Tensor<T> col;      ///< (threads, C*K*K, OH*OW)
+  Tensor<T> dweight;  ///< (threads, OC, C*K*K)
+};
+
+namespace detail {
+/// Checks shapes and returns {OH, OW}.
+template <class T>
+std::pair<index_t, index_t> conv2d_check(const Tensor<T>& x, const Tensor<T>& weight,
+                                         const Tensor<T>* bias, index_t stride, index_t padding) {
+  require<ShapeError>(x.rank() == 4, "conv2d: x must be (N, C, H, W), got ", shape_str(x.shape()));
+  require<ShapeError>(weight.rank() == 4 && weight.dim(2) == weight.dim(3) &&
+                          weight.dim(1) == x.dim(1),
+                      "conv2d: weight ", shape_str(weight.shape()),
+                      " must be (OC, C, K, K) with C = ", x.dim(1));
+  require<ShapeError>(!bias || bias->shape() == Shape{weight.dim(0)}, "conv2d: bias must be (",
+                      weight.dim(0), ",)");
+  const index_t K = weight.dim(2);
+  return {window_output_size(x.dim(2), K, stride, padding, "conv2d"),
+          window_output_size(x.dim(3), K, stride, padding, "conv2d")};
+}
+}  // namespace detail
+
+/// Fast forward. x is (N, C, H, W), weight is (OC, C, K, K), bias (OC,) or null.
+/// y is resized to (N, OC, OH, OW) and assigned:
+///   y[n] (OC, OH*OW) = weight (OC, C*K*K) * im2col(x[n]) + bias
+template <class T>
+void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg<T>* bias,
+                    index_t stride, index_t padding, Tensor<T>& y, Conv2dWorkspace<T>& ws) {
+  const auto ohw = detail::conv2d_check(x, weight, bias, stride, padding);
+  const index_t OH = ohw.first, OW = ohw.second;
+  const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const index_t OC = weight.dim(0), K = weight.dim(2), CKK = C * K * K, P = OH * OW;
+  y.resize({N, OC, OH, OW});
+  ws.col.resize({max_threads(), CKK, P});
+  const ConstMatrixMap<T> w(weight.data(), OC, CKK);
+#pragma omp parallel for schedule(static)
+  for (index_t n = 0; n < N; ++n) {
+    T* col = ws.col.data() + thread_index() * CKK * P;
+    im2col(x.data() + n * C * H * W, C, H, W, K, stride, padding, OH, OW, col);
+    MatrixMap<T> yn(y.data() + n * OC * P, OC, P);
+    yn.noalias() = w * ConstMatrixMap<T>(col, CKK, P);
+    if (bias) yn.colwise() += bias->vec();
+  }
+}
+
+/// Fast backward. dy is (N, OC, OH, OW); x and weight as in the forward.
+/// dx is resized to x's shape and ASSIGNED; dweight (OC, C, K, K) and
+/// dbias (OC,) (when not null) are ACCUMULATED.
+template <class T>
+void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
+                     index_t stride, index_t padding, Tensor<T>& dx, Tensor<T>& dweight,
+                     TensorArg<T>* dbias, Conv2dWorkspace<T>& ws) {
+  const auto ohw = detail::conv2d_check(x, weight, dbias, stride, padding);
+  const index_t OH = ohw.first, OW = ohw.second;
+  const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const index_t OC = weight.dim(0), K = weight.dim(2), CKK = C * K * K, P = OH * OW;
+  require<ShapeError>(dy.shape() == Shape{N, OC, OH, OW}, "conv2d_backward: dy has shape ",
+                      shape_str(dy.shape()), ", expected ", shape_str({N, OC, OH, OW}));
+  require<ShapeError>(dweight.shape() == weight.shape(), "conv2d_backward: dweight has shape ",
+                      shape_str(dweight.shape()), ", expected ", shape_str(weight.shape()));
+  const int threads = max_threads();
+  dx.resize(x.shape());
+  dx.zero();  // col2im accumulates
+  ws.col.resize({threads, CKK, P});
+  ws.dweight.resize({threads, OC, CKK});
+  ws.dweight.zero();
+  const ConstMatrixMap<T> w(weight.data(), OC, CKK);
+#pragma omp parallel for schedule(static)
+  for (index_t n = 0; n < N; ++n) {
+    const int t = thread_index();
+    T* col = ws.col.data() + t * CKK * P;
+    const ConstMatrixMap<T> dyn(dy.data() + n * OC * P, OC, P);
+    // forward: y[n] = W col  =>  dW += dy[n] col^T  and  dcol = W^T dy[n]
+    im2col(x.data() + n * C * H * W, C, H, W, K, stride, padding, OH, OW, col);
+    MatrixMap<T> col_mat(col, CKK, P);
+    MatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK).noalias() +=
+        dyn * col_mat.transpose();
+    col_mat.noalias() = w.transpose() * dyn;  // the column buffer now holds dcol
+    // forward: col = im2col(x[n])  =>  dx[n] = col2im(dcol)
+    col2im(col, C, H, W, K, stride, padding, OH, OW, dx.data() + n * C * H * W);
+  }
+  MatrixMap<T> dw(dweight.data(), OC, CKK);
+  for (int t = 0; t < threads; ++t) dw += ConstMatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK);
+  // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
+  if (dbias)
+    for (index_t n = 0; n < N; ++n)
+      dbias->vec() += ConstMatrixMap<T>(dy.data() + n * OC * P, OC, P).rowwise().sum();
+}
+
+/// Reference forward, straight from the definition:
+///   y[n,o,oh,ow] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * x[n, c, oh*s-p+i, ow*s-p+j]
+/// Same shapes and contract as conv2d_forward.
+template <class T>
+void conv2d_forward_naive(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg<T>* bias,
+                          index_t stride, index_t padding, Tensor<T>& y) {
+  const auto ohw = detail::conv2d_check(x, weight, bias, stride, padding);
+  const index_t OH = ohw.first, OW = ohw.second;
+  const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const index_t OC = weight.dim(0), K = weight.dim(2);
+  y.resize({N, OC, OH, OW});
+  for (index_t n = 0; n < N; ++n)
+    for (index_t o = 0; o < OC; ++o)
+      for (index_t oh = 0; oh < OH; ++oh)
+        for (index_t ow = 0; ow < OW; ++ow) {
+          T acc = bias ? (*bias)[o] : T(0);
+          for (index_t c = 0; c < C; ++c)
+            for (index_t i = 0; i < K; ++i)
+              for (index_t j = 0; j < K; ++j) {
+                const index_t ih = oh * stride - padding + i, iw = ow * stride - padding + j;
+                if (ih >= 0 && ih < H && iw >= 0 && iw < W) acc += weight(o, c, i, j) * x(n, c, ih, iw);
+              }
+          y(n, o, oh, ow) = acc;
+        }
+}
+
+/// Reference backward: each product weight[o,c,i,j] * x[n,c,ih,iw] of the
+/// forward sends dy[n,o,oh,ow] times the other factor to each factor's gradient.
+/// Same contract as conv2d_backward (dx assigned, dweight and dbias accumulated).
+template <class T>
+void conv2d_backward_naive(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
+                           index_t stride, index_t padding, Tensor<T>& dx, Tensor<T>& dweight,
+                           TensorArg<T>* dbias) {
+  const auto ohw = detail::conv2d_check(x, weight, dbias, stride, padding);
+  const index_t OH = ohw.first, OW = ohw.second;
+  const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const index_t OC = weight.dim(0), K = weight.dim(2);
+  require<ShapeError>(dy.shape() == Shape{N, OC, OH, OW}, "conv2d_backward_naive: dy has shape ",
+                      shape_str(dy.shape()), ", expected ", shape_str({N, OC, OH, OW}));
+  require<ShapeError>(dweight.shape() == weight.shape(), "conv2d_backward_naive: dweight has shape ",
+                      shape_str(dweight.shape()), ", expected ", shape_str(weight.shape()));
+  dx.resize(x.shape());
+  dx.zero();
+  for (index_t n = 0; n < N; ++n)
+    for (index_t o = 0; o < OC; ++o)
+      for (index_t oh = 0; oh < OH; ++oh)
+        for (index_t ow = 0; ow < OW; ++ow) {
+          const T g = dy(n, o, oh, ow);
+          if (dbias) (*dbias)[o] += g;
+          for (index_t c = 0; c < C; ++c)
+            for (index_t i = 0; i < K; ++i)
+              for (index_t j = 0; j < K; ++j) {
+                const index_t ih = oh * stride - padding + i, iw = ow * stride - padding + j;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                dweight(o, c, i, j) += g * x(n, c, ih, iw);
+                dx(n, c, ih, iw) += g * weight(o, c, i, j);
+              }
+        }
+}
+
+}  // namespace supcon::ops

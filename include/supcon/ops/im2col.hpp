@@ -1,0 +1,105 @@
+#pragma once
+/// \file im2col.hpp
+/// Sliding-window geometry shared by convolution and pooling, and the im2col /
+/// col2im pair that turns a convolution into one matrix product
+/// (docs/backprop.md, "Convolution as a product").
+///
+/// A window of size k, stride s and symmetric zero padding p over an input of
+/// size n has `window_output_size(n, k, s, p) = (n + 2p - k) / s + 1` positions
+/// (PyTorch's floor mode). Output position o reads input rows o*s - p + i for
+/// i in [0, k); rows outside [0, n) are padding.
+
+#include <algorithm>
+#include <string>
+
+#include "supcon/config.hpp"
+#include "supcon/core/error.hpp"
+#include "supcon/core/tensor.hpp"
+
+namespace supcon::ops {
+
+/// Number of window positions along one axis. Requires kernel >= 1,
+/// stride >= 1, padding >= 0 and a padded input at least one kernel wide;
+/// `what` names the caller in the error message.
+inline index_t window_output_size(index_t in, index_t kernel, index_t stride, index_t padding,
+                                  const std::string& what) {
+  require<ValueError>(kernel >= 1, what, ": kernel must be >= 1, got ", kernel);
+  require<ValueError>(stride >= 1, what, ": stride must be >= 1, got ", stride);
+  require<ValueError>(padding >= 0, what, ": padding must be >= 0, got ", padding);
+  require<ShapeError>(in + 2 * padding >= kernel, what, ": input size ", in, " with padding ",
+                      padding, " is smaller than the kernel ", kernel);
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+
+/// Unfolds one image into columns.
+/// x is (C, H, W) at `x`; col is (C*K*K, OH*OW) at `col`, assigned:
+///   col[(c*K + i)*K + j, oh*OW + ow] = x[c, oh*s - p + i, ow*s - p + j]  (0 in the padding)
+/// Row order (c, i, j) is the flattening of a (OC, C, K, K) weight, so a
+/// convolution is weight(OC, C*K*K) * col.
+template <class T>
+void im2col(const T* x, index_t C, index_t H, index_t W, index_t K, index_t stride,
+            index_t padding, index_t OH, index_t OW, T* col) {
+  for (index_t c = 0; c < C; ++c)
+    for (index_t i = 0; i < K; ++i)
+      for (index_t j = 0; j < K; ++j) {
+        T* row = col + ((c * K + i) * K + j) * OH * OW;
+        for (index_t oh = 0; oh < OH; ++oh) {
+          const index_t ih = oh * stride - padding + i;
+          T* out = row + oh * OW;
+          if (ih < 0 || ih >= H) {
+            std::fill(out, out + OW, T(0));
+            continue;
+          }
+          const T* in = x + (c * H + ih) * W;
+          for (index_t ow = 0; ow < OW; ++ow) {
+            const index_t iw = ow * stride - padding + j;
+            out[ow] = (iw >= 0 && iw < W) ? in[iw] : T(0);
+          }
+        }
+      }
+}
+
+/// Folds columns back into an image, the adjoint of im2col: every column entry
+/// is ADDED to the input pixel it was read from (padding entries are dropped).
+/// col is (C*K*K, OH*OW); dx is (C, H, W), accumulated.
+template <class T>
+void col2im(const T* col, index_t C, index_t H, index_t W, index_t K, index_t stride,
+            index_t padding, index_t OH, index_t OW, T* dx) {
+  for (index_t c = 0; c < C; ++c)
+    for (index_t i = 0; i < K; ++i)
+      for (index_t j = 0; j < K; ++j) {
+        const T* row = col + ((c * K + i) * K + j) * OH * OW;
+        for (index_t oh = 0; oh < OH; ++oh) {
+          const index_t ih = oh * stride - padding + i;
+          if (ih < 0 || ih >= H) continue;
+          const T* in = row + oh * OW;
+          T* out = dx + (c * H + ih) * W;
+          for (index_t ow = 0; ow < OW; ++ow) {
+            const index_t iw = ow * stride - padding + j;
+            if (iw >= 0 && iw < W) out[iw] += in[ow];
+          }
+        }
+      }
+}
+
+namespace detail {
+template <class T>
+struct identity {
+  using type = T;
+};
+}  // namespace detail
+/// T in a position where it is not deduced, so `nullptr` can be passed for an
+/// optional tensor argument such as a bias.
+template <class T>
+using TensorArg = typename detail::identity<Tensor<T>>::type;
+
+/// Index of the calling OpenMP thread (0 without OpenMP).
+inline int thread_index() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace supcon::ops
