@@ -1,0 +1,145 @@
+// The layers' interface: state_dict keys, parameter lists, names, modes, and a
+// clear one-line error for every kind of bad input.
+#include <catch2/catch.hpp>
+#include <supcon/layers/activation.hpp>
+#include <supcon/layers/batchnorm.hpp>
+#include <supcon/layers/conv2d.hpp>
+#include <supcon/layers/flatten.hpp>
+#include <supcon/layers/linear.hpp>
+#include <supcon/layers/normalize.hpp>
+#include <supcon/layers/pool.hpp>
+#include <supcon/layers/sequential.hpp>
+
+using supcon::Rng;
+using supcon::ShapeError;
+using supcon::Tensor;
+using supcon::ValueError;
+using Catch::Contains;
+
+namespace {
+std::vector<std::string> keys(supcon::Module<float>& m, const std::string& prefix = "") {
+  std::vector<supcon::NamedTensor<float>> state;
+  m.state(prefix, state);
+  std::vector<std::string> out;
+  for (const auto& s : state) out.push_back(s.name);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("State keys are PyTorch's state_dict names") {
+  Rng rng(0);
+  supcon::Conv2d<float> conv(3, 8, 3, 1, 1, false, rng), conv_b(3, 8, 3, 1, 1, true, rng);
+  supcon::Linear<float> fc(4, 2, true, rng);
+  supcon::BatchNorm2d<float> bn(8);
+  CHECK(keys(conv, "conv1.") == std::vector<std::string>{"conv1.weight"});
+  CHECK(keys(conv_b) == std::vector<std::string>{"weight", "bias"});
+  CHECK(keys(fc, "fc.") == std::vector<std::string>{"fc.weight", "fc.bias"});
+  CHECK(keys(bn, "bn1.") ==
+        std::vector<std::string>{"bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"});
+}
+
+TEST_CASE("Sequential prefixes its children's keys with their index") {
+  Rng rng(0);
+  supcon::Sequential<float> net;
+  net.add(supcon::Conv2d<float>(3, 4, 3, 1, 1, false, rng));
+  net.add(supcon::BatchNorm2d<float>(4));
+  net.add(supcon::ReLU<float>());
+  CHECK(keys(net, "head.") == std::vector<std::string>{"head.0.weight", "head.1.weight", "head.1.bias",
+                                                        "head.1.running_mean", "head.1.running_var"});
+  CHECK(net.parameter_list().size() == 3);
+  CHECK(net.name() == "Sequential(Conv2d(3, 4, k=3, s=1, p=1), BatchNorm2d(4), ReLU)");
+}
+
+TEST_CASE("set_training on a Sequential reaches every child") {
+  supcon::Sequential<float> net;
+  auto& bn = net.add(supcon::BatchNorm1d<float>(2));
+  net.set_training(false);
+  CHECK_FALSE(bn.training());
+  // In evaluation a single sample is fine and the running statistics stay.
+  const Tensor<float> y = net.forward(Tensor<float>({1, 2}, std::vector<float>{3, -1}));
+  CHECK(y[0] == Approx(3 / std::sqrt(1 + 1e-5)));
+  CHECK(bn.running_mean[0] == 0.0f);
+}
+
+TEST_CASE("Layers refuse inputs of the wrong rank or channel count, naming themselves") {
+  Rng rng(0);
+  supcon::Conv2d<float> conv(3, 8, 3, 1, 1, false, rng);
+  supcon::Linear<float> fc(4, 2, true, rng);
+  supcon::BatchNorm2d<float> bn2(3);
+  supcon::BatchNorm1d<float> bn1(3);
+  supcon::MaxPool2d<float> pool(2);
+  supcon::L2Normalize<float> norm;
+  CHECK_THROWS_WITH(conv.forward(Tensor<float>({2, 4, 5, 5})),
+                    "Conv2d(3, 8, k=3, s=1, p=1): expected input (N, 3, H, W), got (2, 4, 5, 5)");
+  CHECK_THROWS_AS(conv.forward(Tensor<float>({3, 5, 5})), ShapeError);
+  CHECK_THROWS_WITH(fc.forward(Tensor<float>({2, 5})), Contains("Linear(4, 2)") && Contains("(2, 5)"));
+  CHECK_THROWS_AS(bn2.forward(Tensor<float>({2, 3})), ShapeError);
+  CHECK_THROWS_AS(bn1.forward(Tensor<float>({2, 3, 4, 4})), ShapeError);
+  CHECK_THROWS_AS(bn2.forward(Tensor<float>({2, 2, 4, 4})), ShapeError);
+  CHECK_THROWS_AS(pool.forward(Tensor<float>({2, 4})), ShapeError);
+  CHECK_THROWS_AS(norm.forward(Tensor<float>({2, 3, 4})), ShapeError);
+}
+
+TEST_CASE("An input smaller than the kernel is refused by name") {
+  Rng rng(0);
+  supcon::Conv2d<float> conv(1, 1, 5, 1, 0, false, rng);
+  CHECK_THROWS_WITH(conv.forward(Tensor<float>({1, 1, 4, 8})), Contains("Conv2d(1, 1, k=5") &&
+                                                                   Contains("smaller than the kernel"));
+  supcon::AvgPool2d<float> pool(3);
+  CHECK_THROWS_WITH(pool.forward(Tensor<float>({1, 1, 2, 2})), Contains("AvgPool2d(k=3, s=3, p=0)"));
+}
+
+TEST_CASE("backward before forward is an error, not a crash") {
+  Rng rng(0);
+  supcon::Linear<float> fc(4, 2, true, rng);
+  supcon::BatchNorm2d<float> bn(3);
+  supcon::ReLU<float> relu;
+  supcon::GlobalAvgPool<float> gap;
+  CHECK_THROWS_WITH(fc.backward(Tensor<float>({1, 2})), "Linear(4, 2): backward called before forward");
+  CHECK_THROWS_AS(bn.backward(Tensor<float>({1, 3, 2, 2})), supcon::Error);
+  CHECK_THROWS_AS(relu.backward(Tensor<float>({1})), supcon::Error);
+  CHECK_THROWS_AS(gap.backward(Tensor<float>({1, 3})), supcon::Error);
+}
+
+TEST_CASE("A dy whose shape differs from the forward output is refused") {
+  Rng rng(0);
+  supcon::Conv2d<float> conv(2, 3, 3, 2, 1, true, rng);
+  conv.forward(Tensor<float>({2, 2, 6, 6}));
+  CHECK_THROWS_WITH(conv.backward(Tensor<float>({2, 3, 6, 6})),
+                    Contains("dy has shape (2, 3, 6, 6)") && Contains("(2, 3, 3, 3)"));
+  supcon::MaxPool2d<float> pool(2);
+  pool.forward(Tensor<float>({1, 1, 4, 4}));
+  CHECK_THROWS_AS(pool.backward(Tensor<float>({1, 1, 4, 4})), ShapeError);
+  supcon::Flatten<float> flat;
+  flat.forward(Tensor<float>({2, 3, 2}));
+  CHECK_THROWS_AS(flat.backward(Tensor<float>({3, 4})), ShapeError);
+  supcon::L2Normalize<float> norm;
+  norm.forward(Tensor<float>({2, 3}, 1.0f));
+  CHECK_THROWS_AS(norm.backward(Tensor<float>({3, 2})), ShapeError);
+}
+
+TEST_CASE("Out-of-range layer options are refused when the layer is built") {
+  Rng rng(0);
+  CHECK_THROWS_AS(supcon::Conv2d<float>(0, 8, 3, 1, 1, false, rng), ValueError);
+  CHECK_THROWS_AS(supcon::Conv2d<float>(3, 8, 0, 1, 1, false, rng), ValueError);
+  CHECK_THROWS_AS(supcon::Conv2d<float>(3, 8, 3, 0, 1, false, rng), ValueError);
+  CHECK_THROWS_AS(supcon::Conv2d<float>(3, 8, 3, 1, -1, false, rng), ValueError);
+  CHECK_THROWS_AS(supcon::Linear<float>(3, 0, true, rng), ValueError);
+  CHECK_THROWS_AS(supcon::BatchNorm2d<float>(0), ValueError);
+  CHECK_THROWS_WITH(supcon::BatchNorm2d<float>(4, 1e-5, 1.5), Contains("momentum"));
+  CHECK_THROWS_WITH(supcon::MaxPool2d<float>(3, 2, 2), Contains("padding (2)"));
+  CHECK_THROWS_AS(supcon::AvgPool2d<float>(0), ValueError);
+  CHECK_THROWS_AS(supcon::L2Normalize<float>(0.0), ValueError);
+}
+
+TEST_CASE("Training batch norm refuses one value per channel, as PyTorch does") {
+  supcon::BatchNorm1d<float> bn(3);
+  CHECK_THROWS_WITH(bn.forward(Tensor<float>({1, 3})),
+                    Contains("BatchNorm1d(3)") && Contains("more than one value per channel"));
+}
+
+TEST_CASE("Pooling strides default to the kernel size, as in PyTorch") {
+  supcon::MaxPool2d<float> pool(2);
+  CHECK(pool.name() == "MaxPool2d(k=2, s=2, p=0)");
+  CHECK(pool.forward(Tensor<float>({1, 1, 6, 4})).shape() == supcon::Shape{1, 1, 3, 2});
+}

@@ -1,0 +1,102 @@
+// The im2col + GEMM convolution against the direct loops, and the direct
+// loops against central differences.
+#include <catch2/catch.hpp>
+
+#include "layers_test_util.hpp"
+#include <functional>
+#include <supcon/core/rng.hpp>
+#include <supcon/ops/conv2d.hpp>
+#include <supcon/testing/gradcheck.hpp>
+
+using supcon::Rng;
+using supcon::Shape;
+using supcon::Tensor;
+using supcon::testing::max_relative_error;
+namespace ops = supcon::ops;
+
+using layers_test::randn;
+
+namespace {
+struct Geometry { long n, c, h, w, oc, k, s, p; };
+const Geometry geometries[] = {{2, 3, 6, 5, 4, 3, 1, 1}, {3, 2, 7, 8, 3, 3, 2, 1},
+                               {2, 4, 5, 5, 2, 1, 2, 0}, {1, 3, 9, 4, 2, 3, 2, 0},
+                               {2, 2, 4, 6, 3, 5, 1, 2}, {5, 1, 3, 3, 1, 3, 3, 1}};
+}  // namespace
+
+TEST_CASE("The im2col fast path equals the direct loops, forward and backward") {
+  for (const Geometry& g : geometries) {
+    INFO("x (" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "), k=" << g.k << " s=" << g.s << " p=" << g.p);
+    const Tensor<double> x = randn<double>({g.n, g.c, g.h, g.w}, 1);
+    const Tensor<double> w = randn<double>({g.oc, g.c, g.k, g.k}, 2);
+    const Tensor<double> b = randn<double>({g.oc}, 3);
+    Tensor<double> y_fast, y_naive;
+    ops::Conv2dWorkspace<double> ws;
+    ops::conv2d_forward(x, w, &b, g.s, g.p, y_fast, ws);
+    ops::conv2d_forward_naive(x, w, &b, g.s, g.p, y_naive);
+    REQUIRE(y_fast.shape() == y_naive.shape());
+    CHECK(max_relative_error(y_fast, y_naive, 1e-9) < 1e-12);
+
+    const Tensor<double> dy = randn<double>(y_fast.shape(), 4);
+    Tensor<double> dx_fast, dx_naive, dw_fast(w.shape()), dw_naive(w.shape()), db_fast({g.oc}), db_naive({g.oc});
+    ops::conv2d_backward(dy, x, w, g.s, g.p, dx_fast, dw_fast, &db_fast, ws);
+    ops::conv2d_backward_naive(dy, x, w, g.s, g.p, dx_naive, dw_naive, &db_naive);
+    CHECK(max_relative_error(dx_fast, dx_naive, 1e-9) < 1e-12);
+    CHECK(max_relative_error(dw_fast, dw_naive, 1e-9) < 1e-12);
+    CHECK(max_relative_error(db_fast, db_naive, 1e-9) < 1e-12);
+  }
+}
+
+TEST_CASE("The fast path gives the same float results when its workspace is reused across shapes") {
+  ops::Conv2dWorkspace<float> ws;
+  for (const Geometry& g : geometries) {
+    const Tensor<float> x = randn<float>({g.n, g.c, g.h, g.w}, 5);
+    const Tensor<float> w = randn<float>({g.oc, g.c, g.k, g.k}, 6);
+    Tensor<float> y_fast, y_naive;
+    ops::conv2d_forward(x, w, nullptr, g.s, g.p, y_fast, ws);
+    ops::conv2d_forward_naive(x, w, nullptr, g.s, g.p, y_naive);
+    CHECK(max_relative_error(y_fast, y_naive, 1e-3) < 1e-5);
+  }
+}
+
+TEST_CASE("The direct backward matches central differences of <conv(x, w, b), dy>") {
+  const Geometry g{2, 2, 5, 4, 3, 3, 2, 1};
+  Tensor<double> x = randn<double>({g.n, g.c, g.h, g.w}, 7);
+  Tensor<double> w = randn<double>({g.oc, g.c, g.k, g.k}, 8);
+  Tensor<double> b = randn<double>({g.oc}, 9);
+  Tensor<double> y;
+  ops::conv2d_forward_naive(x, w, &b, g.s, g.p, y);
+  const Tensor<double> dy = randn<double>(y.shape(), 10);
+  Tensor<double> dx, dw(w.shape()), db({g.oc});
+  ops::conv2d_backward_naive(dy, x, w, g.s, g.p, dx, dw, &db);
+
+  std::function<double(const Tensor<double>&)> f = [&](const Tensor<double>&) {
+    Tensor<double> out;
+    ops::conv2d_forward_naive(x, w, &b, g.s, g.p, out);
+    return out.vec().dot(dy.vec());
+  };
+  // f is linear in each argument, so a larger step only reduces rounding.
+  CHECK(supcon::testing::gradient_error(f, x, dx, 1e-3) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, w, dw, 1e-3) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, b, db, 1e-3) < 1e-8);
+}
+
+TEST_CASE("The output size follows floor((H + 2p - K) / s) + 1") {
+  CHECK(ops::window_output_size(32, 3, 1, 1, "t") == 32);
+  CHECK(ops::window_output_size(32, 3, 2, 1, "t") == 16);
+  CHECK(ops::window_output_size(7, 3, 2, 0, "t") == 3);
+  CHECK(ops::window_output_size(224, 7, 2, 3, "t") == 112);
+  CHECK(ops::window_output_size(3, 3, 1, 0, "t") == 1);
+}
+
+TEST_CASE("Convolution refuses mismatched channels, bad options and inputs smaller than the kernel") {
+  ops::Conv2dWorkspace<double> ws;
+  Tensor<double> y;
+  const Tensor<double> x({1, 3, 4, 4}), w({2, 3, 3, 3});
+  CHECK_THROWS_AS(ops::conv2d_forward(x, Tensor<double>({2, 4, 3, 3}), nullptr, 1, 1, y, ws), supcon::ShapeError);
+  CHECK_THROWS_AS(ops::conv2d_forward(x, Tensor<double>({2, 3, 3, 2}), nullptr, 1, 1, y, ws), supcon::ShapeError);
+  CHECK_THROWS_AS(ops::conv2d_forward(x, w, nullptr, 0, 1, y, ws), supcon::ValueError);
+  CHECK_THROWS_AS(ops::conv2d_forward(x, w, nullptr, 1, -1, y, ws), supcon::ValueError);
+  CHECK_THROWS_AS(ops::conv2d_forward(Tensor<double>({1, 3, 2, 2}), w, nullptr, 1, 0, y, ws), supcon::ShapeError);
+  const Tensor<double> b({3});
+  CHECK_THROWS_WITH(ops::conv2d_forward_naive(x, w, &b, 1, 1, y), Catch::Contains("bias must be (2,)"));
+}

@@ -1,0 +1,136 @@
+// Properties of the pooling, normalisation, ReLU, linear and flatten ops that
+// the gradient checks and the PyTorch fixtures do not spell out.
+#include <catch2/catch.hpp>
+
+#include "layers_test_util.hpp"
+#include <cmath>
+#include <limits>
+#include <supcon/core/rng.hpp>
+#include <supcon/ops/activation.hpp>
+#include <supcon/ops/batchnorm.hpp>
+#include <supcon/ops/flatten.hpp>
+#include <supcon/ops/linear.hpp>
+#include <supcon/ops/normalize.hpp>
+#include <supcon/ops/pool.hpp>
+
+using supcon::Tensor;
+namespace ops = supcon::ops;
+
+using layers_test::randn;
+
+TEST_CASE("Max pooling picks the first maximum on ties and routes dy only there") {
+  // One 2x2 window holding four equal values: the top-left one wins.
+  const Tensor<double> x({1, 1, 2, 2}, 3.0);
+  Tensor<double> y, dx;
+  std::vector<supcon::index_t> argmax;
+  ops::maxpool2d_forward(x, 2, 2, 0, y, argmax);
+  CHECK(y[0] == 3.0);
+  ops::maxpool2d_backward(Tensor<double>({1, 1, 1, 1}, 5.0), argmax, x.shape(), dx);
+  CHECK(dx.vec() == Eigen::Vector4d(5, 0, 0, 0));
+}
+
+TEST_CASE("Max pooling ignores padding even when every value is negative") {
+  const Tensor<double> x({1, 1, 2, 2}, std::vector<double>{-4, -3, -2, -1});
+  Tensor<double> y;
+  std::vector<supcon::index_t> argmax;
+  ops::maxpool2d_forward(x, 3, 1, 1, y, argmax);  // every window covers padding
+  CHECK(y.vec() == Eigen::Vector4d(-1, -1, -1, -1));
+}
+
+TEST_CASE("Max pooling propagates a NaN instead of hiding it") {
+  Tensor<double> x({1, 1, 2, 2}, std::vector<double>{1, 2, 3, 4});
+  x[1] = std::numeric_limits<double>::quiet_NaN();
+  Tensor<double> y;
+  std::vector<supcon::index_t> argmax;
+  ops::maxpool2d_forward(x, 2, 2, 0, y, argmax);
+  CHECK(std::isnan(y[0]));
+}
+
+TEST_CASE("Average pooling counts padding as zeros in a K*K divisor") {
+  // A corner window of a 3x3 kernel with padding 1 sees 4 ones and 5 zeros.
+  const Tensor<double> x({1, 1, 2, 2}, 1.0);
+  Tensor<double> y;
+  ops::avgpool2d_forward(x, 3, 2, 1, y);
+  CHECK(y.shape() == supcon::Shape{1, 1, 1, 1});
+  CHECK(y[0] == Approx(4.0 / 9.0));
+}
+
+TEST_CASE("Pooling refuses padding larger than half the kernel") {
+  Tensor<double> y;
+  std::vector<supcon::index_t> argmax;
+  CHECK_THROWS_AS(ops::maxpool2d_forward(Tensor<double>({1, 1, 4, 4}), 2, 2, 2, y, argmax), supcon::ValueError);
+  CHECK_THROWS_AS(ops::avgpool2d_forward(Tensor<double>({1, 1, 4, 4}), 3, 1, 2, y), supcon::ValueError);
+}
+
+TEST_CASE("Training batch norm gives each channel zero mean and unit biased variance") {
+  const Tensor<double> x = randn({6, 2, 3, 3}, 1);
+  const Tensor<double> weight({2}, 1.0), bias({2}, 0.0);
+  Tensor<double> y, mean, var;
+  ops::batchnorm_forward_train(x, weight, bias, 0.0 + 1e-12, y, mean, var);
+  for (supcon::index_t c = 0; c < 2; ++c) {
+    double s = 0, sq = 0;
+    for (supcon::index_t n = 0; n < 6; ++n)
+      for (supcon::index_t k = 0; k < 9; ++k) {
+        s += y(n, c, k / 3, k % 3);
+        sq += y(n, c, k / 3, k % 3) * y(n, c, k / 3, k % 3);
+      }
+    CHECK(std::abs(s / 54) < 1e-12);
+    CHECK(sq / 54 == Approx(1.0).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("Running statistics move by the momentum towards the mean and the unbiased variance") {
+  Tensor<double> rm({1}, 0.0), rv({1}, 1.0);
+  // Batch of M = 4 values with biased variance 2: unbiased 2 * 4 / 3.
+  ops::batchnorm_update_running(rm, rv, Tensor<double>({1}, 3.0), Tensor<double>({1}, 2.0), 4, 0.1);
+  CHECK(rm[0] == Approx(0.3));
+  CHECK(rv[0] == Approx(0.9 + 0.1 * 8.0 / 3.0));
+}
+
+TEST_CASE("Training batch norm refuses a single value per channel") {
+  Tensor<double> y, mean, var;
+  CHECK_THROWS_AS(ops::batchnorm_forward_train(Tensor<double>({1, 3}), Tensor<double>({3}), Tensor<double>({3}),
+                                               1e-5, y, mean, var),
+                  supcon::ValueError);
+}
+
+TEST_CASE("L2 normalisation gives unit rows whose gradient is orthogonal to them") {
+  const Tensor<double> x = randn({3, 7}, 2), dy = randn({3, 7}, 3);
+  Tensor<double> y, norms, dx;
+  ops::l2_normalize_forward(x, 1e-12, y, norms);
+  ops::l2_normalize_backward(dy, y, norms, 1e-12, dx);
+  for (supcon::index_t n = 0; n < 3; ++n) {
+    CHECK(y.matrix().row(n).norm() == Approx(1.0));
+    // Moving x along itself does not change y, so <dx, x> = 0.
+    CHECK(std::abs(dx.matrix().row(n).dot(x.matrix().row(n))) < 1e-12);
+  }
+}
+
+TEST_CASE("ReLU passes dy where the input was positive and zero elsewhere, 0 included") {
+  const Tensor<double> x({4}, std::vector<double>{-1, 0, 2, 3});
+  Tensor<double> y, dx;
+  ops::relu_forward(x, y);
+  ops::relu_backward(Tensor<double>({4}, 7.0), y, dx);
+  CHECK(y.vec() == Eigen::Vector4d(0, 0, 2, 3));
+  CHECK(dx.vec() == Eigen::Vector4d(0, 0, 7, 7));
+}
+
+TEST_CASE("Linear backward adds into dweight and dbias but assigns dx") {
+  const Tensor<double> x = randn({2, 3}, 4), w = randn({4, 3}, 5), dy = randn({2, 4}, 6);
+  Tensor<double> dx({2, 3}, 100.0), dw({4, 3}, 1.0), db({4}, 1.0);
+  ops::linear_backward(dy, x, w, dx, dw, &db);
+  const supcon::RowMatrix<double> expected_dx = dy.matrix() * w.matrix();
+  const supcon::RowMatrix<double> expected_dw = (dy.matrix().transpose() * x.matrix()).array() + 1.0;
+  CHECK(dx.matrix().isApprox(expected_dx));
+  CHECK(dw.matrix().isApprox(expected_dw));
+  CHECK(db[0] == Approx(1.0 + dy(0, 0) + dy(1, 0)));
+}
+
+TEST_CASE("Flatten keeps the data and the batch dimension, and its backward undoes it") {
+  const Tensor<double> x = randn({2, 3, 2, 2}, 7);
+  const Tensor<double> y = ops::flatten_forward(x);
+  CHECK(y.shape() == supcon::Shape{2, 12});
+  CHECK(y.vec() == x.vec());
+  CHECK(ops::flatten_backward(y, x.shape()).shape() == x.shape());
+  CHECK_THROWS_AS(ops::flatten_backward(Tensor<double>({3, 8}), x.shape()), supcon::ShapeError);
+}
