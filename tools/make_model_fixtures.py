@@ -243,14 +243,14 @@ def main():
     dump_case("resnet50_ce_imagenet",
               dict(arch="resnet50", in_channels=1, width=2, stem="imagenet", kind="ce",
                    num_classes=5),
-              (3, 1, 32, 32),
+              (8, 1, 32, 32),
               ["encoder.conv1.weight", "encoder.layer1.0.conv3.weight",
                "encoder.layer3.2.bn3.bias", "fc.weight"],
               "encoder.bn1.running_mean", seed=2)
     dump_case("resnet18_supcon_linear",
               dict(arch="resnet18", in_channels=1, width=2, stem="cifar", kind="supcon",
                    head="linear", feat_dim=4),
-              (2, 1, 8, 8),
+              (4, 1, 16, 16),
               ["head.weight", "encoder.layer1.1.conv2.weight"],
               "encoder.layer1.0.bn2.running_mean", seed=3)
 

@@ -1,0 +1,116 @@
+#pragma once
+/// \file basic_block.hpp
+/// BasicBlock<T>: the residual block of ResNet-18 and -34 (He et al., 2016):
+///
+///     h   = relu(bn1(conv1(x)))         conv1: 3x3, stride s, padding 1
+///     m   = bn2(conv2(h))               conv2: 3x3, stride 1, padding 1
+///     y   = relu(m + shortcut(x))       shortcut: identity or 1x1/s conv + bn
+///
+/// x is (N, C, H, W), y is (N, P, OH, OW) with P = planes (expansion 1) and
+/// OH = (H - 1) / s + 1. State keys (under the caller's prefix, e.g.
+/// "encoder.layer1.0."): conv1.weight, bn1.*, conv2.weight, bn2.*,
+/// shortcut.0.weight, shortcut.1.* (PyTorch's layout and names).
+/// The backward is derived in docs/backprop.md, "Residual blocks".
+
+#include <string>
+#include <vector>
+
+#include "supcon/layers/activation.hpp"
+#include "supcon/layers/batchnorm.hpp"
+#include "supcon/layers/conv2d.hpp"
+#include "supcon/models/shortcut.hpp"
+#include "supcon/models/summary.hpp"
+
+namespace supcon {
+
+template <class T>
+class BasicBlock : public Module<T> {
+ public:
+  static constexpr index_t expansion = 1;
+
+  /// in_planes = C, planes = P, stride = s; draws the convolutions from rng.
+  BasicBlock(index_t in_planes, index_t planes, index_t stride, Rng& rng)
+      : in_(in_planes), planes_(planes), stride_(stride),
+        conv1_(in_planes, planes, 3, stride, 1, false, rng), bn1_(planes),
+        conv2_(planes, planes, 3, 1, 1, false, rng), bn2_(planes),
+        shortcut_(in_planes, planes, stride, rng) {}
+
+  index_t out_channels() const { return planes_; }
+  /// Sets the scale of the last batch norm to 0, so the block starts as
+  /// y = relu(shortcut(x)) (Goyal et al., 2017).
+  void zero_init_residual() { bn2_.weight.value.zero(); }
+
+  /// x is (N, C, H, W); returns (N, P, OH, OW).
+  Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> h = relu1_.forward(bn1_.forward(conv1_.forward(x)));
+    Tensor<T> m = bn2_.forward(conv2_.forward(h));
+    add_into(m, shortcut_.forward(x));
+    return relu_out_.forward(m);
+  }
+
+  /// dy is (N, P, OH, OW); returns dx (N, C, H, W); adds into every grad.
+  Tensor<T> backward(const Tensor<T>& dy) override {
+    // forward: y = relu(m + shortcut(x)); the sum passes its gradient to both terms
+    const Tensor<T> dsum = relu_out_.backward(dy);
+    // main path, last op first. forward: m = bn2(conv2(h))
+    Tensor<T> d = bn2_.backward(dsum);
+    d = conv2_.backward(d);
+    // forward: h = relu(bn1(conv1(x)))
+    d = relu1_.backward(d);
+    d = bn1_.backward(d);
+    Tensor<T> d_main = conv1_.backward(d);
+    // skip path. forward: shortcut(x)
+    const Tensor<T> d_shortcut = shortcut_.backward(dsum);
+    // x feeds both paths: dx = d_main + d_shortcut
+    add_into(d_main, d_shortcut);
+    return d_main;
+  }
+
+  void parameters(std::vector<Parameter<T>*>& out) override {
+    conv1_.parameters(out);
+    bn1_.parameters(out);
+    conv2_.parameters(out);
+    bn2_.parameters(out);
+    shortcut_.parameters(out);
+  }
+  void state(const std::string& prefix, std::vector<NamedTensor<T>>& out) override {
+    conv1_.state(prefix + "conv1.", out);
+    bn1_.state(prefix + "bn1.", out);
+    conv2_.state(prefix + "conv2.", out);
+    bn2_.state(prefix + "bn2.", out);
+    shortcut_.state(prefix + "shortcut.", out);
+  }
+  void set_training(bool on) override {
+    this->training_ = on;
+    bn1_.set_training(on);
+    bn2_.set_training(on);
+    shortcut_.set_training(on);
+  }
+  std::string name() const override {
+    return "BasicBlock(" + std::to_string(in_) + " -> " + std::to_string(planes_) + ", stride " +
+           std::to_string(stride_) + (shortcut_.projection() ? ", projection)" : ")");
+  }
+
+  /// One summary row for an input image of shape chw = (C, H, W); chw becomes
+  /// the output's shape.
+  LayerSummary summary(const std::string& key, Shape& chw) {
+    index_t H = chw[1], W = chw[2];
+    const double skip = shortcut_.flops(H, W);
+    double flops = conv_flops(in_, planes_, 3, stride_, 1, H, W);
+    flops += conv_flops(planes_, planes_, 3, 1, 1, H, W) + skip;
+    chw = {planes_, H, W};
+    return {key, name(), chw, count_parameters(*this), flops};
+  }
+
+ private:
+  index_t in_, planes_, stride_;
+  Conv2d<T> conv1_;
+  BatchNorm2d<T> bn1_;
+  ReLU<T> relu1_;
+  Conv2d<T> conv2_;
+  BatchNorm2d<T> bn2_;
+  Shortcut<T> shortcut_;
+  ReLU<T> relu_out_;
+};
+
+}  // namespace supcon

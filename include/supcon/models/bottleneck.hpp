@@ -1,0 +1,133 @@
+#pragma once
+/// \file bottleneck.hpp
+/// Bottleneck<T>: the residual block of ResNet-50 and -101 (He et al., 2016),
+/// with the stride on the 3x3 convolution as in the SupCon and torchvision code:
+///
+///     h1 = relu(bn1(conv1(x)))          conv1: 1x1, C -> P
+///     h2 = relu(bn2(conv2(h1)))         conv2: 3x3, stride s, padding 1, P -> P
+///     m  = bn3(conv3(h2))               conv3: 1x1, P -> 4P
+///     y  = relu(m + shortcut(x))        shortcut: identity or 1x1/s conv + bn
+///
+/// x is (N, C, H, W), y is (N, 4P, OH, OW), OH = (H - 1) / s + 1. State keys
+/// (under the caller's prefix): conv1.weight, bn1.*, conv2.weight, bn2.*,
+/// conv3.weight, bn3.*, shortcut.0.weight, shortcut.1.*.
+/// The backward is derived in docs/backprop.md, "Residual blocks".
+
+#include <string>
+#include <vector>
+
+#include "supcon/layers/activation.hpp"
+#include "supcon/layers/batchnorm.hpp"
+#include "supcon/layers/conv2d.hpp"
+#include "supcon/models/shortcut.hpp"
+#include "supcon/models/summary.hpp"
+
+namespace supcon {
+
+template <class T>
+class Bottleneck : public Module<T> {
+ public:
+  static constexpr index_t expansion = 4;
+
+  /// in_planes = C, planes = P (the output has 4P channels), stride = s.
+  Bottleneck(index_t in_planes, index_t planes, index_t stride, Rng& rng)
+      : in_(in_planes), planes_(planes), stride_(stride),
+        conv1_(in_planes, planes, 1, 1, 0, false, rng), bn1_(planes),
+        conv2_(planes, planes, 3, stride, 1, false, rng), bn2_(planes),
+        conv3_(planes, expansion * planes, 1, 1, 0, false, rng), bn3_(expansion * planes),
+        shortcut_(in_planes, expansion * planes, stride, rng) {}
+
+  index_t out_channels() const { return expansion * planes_; }
+  /// Sets the scale of the last batch norm (bn3) to 0: the block starts as
+  /// y = relu(shortcut(x)).
+  void zero_init_residual() { bn3_.weight.value.zero(); }
+
+  /// x is (N, C, H, W); returns (N, 4P, OH, OW).
+  Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> h1 = relu1_.forward(bn1_.forward(conv1_.forward(x)));
+    Tensor<T> h2 = relu2_.forward(bn2_.forward(conv2_.forward(h1)));
+    Tensor<T> m = bn3_.forward(conv3_.forward(h2));
+    add_into(m, shortcut_.forward(x));
+    return relu_out_.forward(m);
+  }
+
+  /// dy is (N, 4P, OH, OW); returns dx (N, C, H, W); adds into every grad.
+  Tensor<T> backward(const Tensor<T>& dy) override {
+    // forward: y = relu(m + shortcut(x)); the sum passes its gradient to both terms
+    const Tensor<T> dsum = relu_out_.backward(dy);
+    // main path, last op first. forward: m = bn3(conv3(h2))
+    Tensor<T> d = bn3_.backward(dsum);
+    d = conv3_.backward(d);
+    // forward: h2 = relu(bn2(conv2(h1)))
+    d = relu2_.backward(d);
+    d = bn2_.backward(d);
+    d = conv2_.backward(d);
+    // forward: h1 = relu(bn1(conv1(x)))
+    d = relu1_.backward(d);
+    d = bn1_.backward(d);
+    Tensor<T> d_main = conv1_.backward(d);
+    // skip path. forward: shortcut(x)
+    const Tensor<T> d_shortcut = shortcut_.backward(dsum);
+    // x feeds both paths: dx = d_main + d_shortcut
+    add_into(d_main, d_shortcut);
+    return d_main;
+  }
+
+  void parameters(std::vector<Parameter<T>*>& out) override {
+    conv1_.parameters(out);
+    bn1_.parameters(out);
+    conv2_.parameters(out);
+    bn2_.parameters(out);
+    conv3_.parameters(out);
+    bn3_.parameters(out);
+    shortcut_.parameters(out);
+  }
+  void state(const std::string& prefix, std::vector<NamedTensor<T>>& out) override {
+    conv1_.state(prefix + "conv1.", out);
+    bn1_.state(prefix + "bn1.", out);
+    conv2_.state(prefix + "conv2.", out);
+    bn2_.state(prefix + "bn2.", out);
+    conv3_.state(prefix + "conv3.", out);
+    bn3_.state(prefix + "bn3.", out);
+    shortcut_.state(prefix + "shortcut.", out);
+  }
+  void set_training(bool on) override {
+    this->training_ = on;
+    bn1_.set_training(on);
+    bn2_.set_training(on);
+    bn3_.set_training(on);
+    shortcut_.set_training(on);
+  }
+  std::string name() const override {
+    return "Bottleneck(" + std::to_string(in_) + " -> " + std::to_string(planes_) + " -> " +
+           std::to_string(expansion * planes_) + ", stride " + std::to_string(stride_) +
+           (shortcut_.projection() ? ", projection)" : ")");
+  }
+
+  /// One summary row for an input image of shape chw = (C, H, W); chw becomes
+  /// the output's shape.
+  LayerSummary summary(const std::string& key, Shape& chw) {
+    index_t H = chw[1], W = chw[2];
+    const double skip = shortcut_.flops(H, W);
+    double flops = conv_flops(in_, planes_, 1, 1, 0, H, W);
+    flops += conv_flops(planes_, planes_, 3, stride_, 1, H, W);
+    flops += conv_flops(planes_, expansion * planes_, 1, 1, 0, H, W) + skip;
+    chw = {expansion * planes_, H, W};
+    return {key, name(), chw, count_parameters(*this), flops};
+  }
+
+ private:
+  index_t in_, planes_, stride_;
+  Conv2d<T> conv1_;
+  BatchNorm2d<T> bn1_;
+  ReLU<T> relu1_;
+  Conv2d<T> conv2_;
+  BatchNorm2d<T> bn2_;
+  ReLU<T> relu2_;
+  Conv2d<T> conv3_;
+  BatchNorm2d<T> bn3_;
+  Shortcut<T> shortcut_;
+  ReLU<T> relu_out_;
+};
+
+}  // namespace supcon

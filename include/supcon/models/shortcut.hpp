@@ -1,0 +1,90 @@
+#pragma once
+/// \file shortcut.hpp
+/// Shortcut<T>: the skip path of a residual block. The identity when the block
+/// keeps the shape; otherwise a projection, a 1x1 convolution with the block's
+/// stride followed by batch norm (option B of He et al., 2016), which maps
+/// (N, C, H, W) to (N, OC, OH, OW).
+///
+///     Shortcut<T>(in_channels, out_channels, stride, rng)
+///     projection() is true when stride != 1 or in_channels != out_channels
+///     state   "0.weight" (conv), "1.weight", "1.bias", "1.running_mean",
+///             "1.running_var" (batch norm), under the caller's prefix, e.g.
+///             "encoder.layer2.0.shortcut."; nothing for the identity
+///
+/// Also provides add_into, the residual join y += x used by the blocks.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supcon/core/module.hpp"
+#include "supcon/core/rng.hpp"
+#include "supcon/layers/batchnorm.hpp"
+#include "supcon/layers/conv2d.hpp"
+#include "supcon/models/summary.hpp"
+
+namespace supcon {
+
+/// y += x element-wise; both of the same shape.
+template <class T>
+void add_into(Tensor<T>& y, const Tensor<T>& x) {
+  require<ShapeError>(y.shape() == x.shape(), "residual join: shapes ", shape_str(y.shape()),
+                      " and ", shape_str(x.shape()), " differ");
+  y.vec() += x.vec();
+}
+
+template <class T>
+class Shortcut : public Module<T> {
+ public:
+  Shortcut(index_t in_channels, index_t out_channels, index_t stride, Rng& rng)
+      : projection_(stride != 1 || in_channels != out_channels) {
+    if (!projection_) return;
+    conv_.emplace(in_channels, out_channels, 1, stride, 0, false, rng);
+    bn_.emplace(out_channels);
+  }
+
+  bool projection() const { return projection_; }
+
+  /// x is (N, C, H, W); returns x itself, or bn(conv1x1(x)) of (N, OC, OH, OW).
+  Tensor<T> forward(const Tensor<T>& x) override {
+    if (!projection_) return x;
+    return bn_->forward(conv_->forward(x));
+  }
+  /// dy has the output's shape; returns dx; adds into the projection's grads.
+  Tensor<T> backward(const Tensor<T>& dy) override {
+    if (!projection_) return dy;  // forward: y = x
+    // forward: y = bn(conv(x))
+    const Tensor<T> dconv = bn_->backward(dy);
+    return conv_->backward(dconv);
+  }
+
+  void parameters(std::vector<Parameter<T>*>& out) override {
+    if (!projection_) return;
+    conv_->parameters(out);
+    bn_->parameters(out);
+  }
+  void state(const std::string& prefix, std::vector<NamedTensor<T>>& out) override {
+    if (!projection_) return;
+    conv_->state(prefix + "0.", out);
+    bn_->state(prefix + "1.", out);
+  }
+  void set_training(bool on) override {
+    this->training_ = on;
+    if (bn_) bn_->set_training(on);
+  }
+  std::string name() const override {
+    return projection_ ? "Projection(" + conv_->name() + ", " + bn_->name() + ")" : "Identity";
+  }
+  /// FLOPs for one image of (C, H, W) (0 for the identity).
+  double flops(index_t H, index_t W) const {
+    if (!projection_) return 0;
+    return conv_flops(conv_->in_channels(), conv_->out_channels(), 1, conv_->stride(), 0, H, W);
+  }
+
+ private:
+  bool projection_;
+  std::optional<Conv2d<T>> conv_;        // both empty for the identity
+  std::optional<BatchNorm2d<T>> bn_;
+};
+
+}  // namespace supcon
