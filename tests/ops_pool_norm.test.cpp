@@ -79,6 +79,28 @@ TEST_CASE("Training batch norm gives each channel zero mean and unit biased vari
   }
 }
 
+TEST_CASE("The training batch-norm input gradient sums to zero and is orthogonal to xhat per channel") {
+  // y does not change when a channel's input is shifted, so dx has no
+  // component along 1. Scaling leaves y unchanged only as eps -> 0, so the
+  // orthogonality to xhat is checked with a negligible eps (docs/backprop.md).
+  const Tensor<double> x = randn({4, 2, 2, 3}, 8), dy = randn({4, 2, 2, 3}, 9);
+  const Tensor<double> weight({2}, std::vector<double>{1.5, -0.7}), bias({2});
+  Tensor<double> y, mean, var, dx, dweight({2}), dbias({2});
+  ops::batchnorm_forward_train(x, weight, bias, 1e-14, y, mean, var);
+  ops::batchnorm_backward_train(dy, x, weight, mean, var, 1e-14, dx, dweight, dbias);
+  for (supcon::index_t c = 0; c < 2; ++c) {
+    double sum = 0, along_xhat = 0;
+    for (supcon::index_t n = 0; n < 4; ++n)
+      for (supcon::index_t k = 0; k < 6; ++k) {
+        const double g = dx(n, c, k / 3, k % 3);
+        sum += g;
+        along_xhat += g * (x(n, c, k / 3, k % 3) - mean[c]);
+      }
+    CHECK(std::abs(sum) < 1e-12);
+    CHECK(std::abs(along_xhat) < 1e-12);
+  }
+}
+
 TEST_CASE("Running statistics move by the momentum towards the mean and the unbiased variance") {
   Tensor<double> rm({1}, 0.0), rv({1}, 1.0);
   // Batch of M = 4 values with biased variance 2: unbiased 2 * 4 / 3.
