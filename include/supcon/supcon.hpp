@@ -2,12 +2,17 @@
 /// \file supcon.hpp
 /// Umbrella header: everything host-side of the supcon library.
 
+#include "supcon/analysis/anchor_terms.hpp"
+#include "supcon/analysis/gradient_structure.hpp"
+#include "supcon/analysis/jensen.hpp"
+#include "supcon/analysis/random_batch.hpp"
 #include "supcon/config.hpp"
 #include "supcon/core/atomic_file.hpp"
 #include "supcon/core/error.hpp"
 #include "supcon/core/module.hpp"
 #include "supcon/core/npy.hpp"
 #include "supcon/core/rng.hpp"
+#include "supcon/core/svg.hpp"
 #include "supcon/core/tensor.hpp"
 #include "supcon/data/augment.hpp"
 #include "supcon/data/cifar.hpp"
