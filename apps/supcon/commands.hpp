@@ -9,5 +9,8 @@ namespace supcon::cli {
 using Runner = std::function<int()>;
 
 void add_version_command(CLI::App& app, Runner& run);
+void add_loss_command(CLI::App& app, Runner& run);
+void add_compare_command(CLI::App& app, Runner& run);
+void add_jensen_command(CLI::App& app, Runner& run);
 
 }  // namespace supcon::cli

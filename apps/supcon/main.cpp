@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
 
   supcon::cli::Runner run;
   supcon::cli::add_version_command(app, run);
+  supcon::cli::add_loss_command(app, run);
+  supcon::cli::add_compare_command(app, run);
+  supcon::cli::add_jensen_command(app, run);
 
   try {
     app.parse(argc, argv);
