@@ -73,30 +73,13 @@ class Bottleneck : public Module<T> {
     return d_main;
   }
 
-  void parameters(std::vector<Parameter<T>*>& out) override {
-    conv1_.parameters(out);
-    bn1_.parameters(out);
-    conv2_.parameters(out);
-    bn2_.parameters(out);
-    conv3_.parameters(out);
-    bn3_.parameters(out);
-    shortcut_.parameters(out);
-  }
+  void parameters(std::vector<Parameter<T>*>& out) override { children_parameters(children(), out); }
   void state(const std::string& prefix, std::vector<NamedTensor<T>>& out) override {
-    conv1_.state(prefix + "conv1.", out);
-    bn1_.state(prefix + "bn1.", out);
-    conv2_.state(prefix + "conv2.", out);
-    bn2_.state(prefix + "bn2.", out);
-    conv3_.state(prefix + "conv3.", out);
-    bn3_.state(prefix + "bn3.", out);
-    shortcut_.state(prefix + "shortcut.", out);
+    children_state(children(), prefix, out);
   }
   void set_training(bool on) override {
     this->training_ = on;
-    bn1_.set_training(on);
-    bn2_.set_training(on);
-    bn3_.set_training(on);
-    shortcut_.set_training(on);
+    children_set_training(children(), on);
   }
   std::string name() const override {
     return "Bottleneck(" + std::to_string(in_) + " -> " + std::to_string(planes_) + " -> " +
@@ -117,6 +100,11 @@ class Bottleneck : public Module<T> {
   }
 
  private:
+  // The children with state, in PyTorch's registration order.
+  std::vector<NamedChild<T>> children() {
+    return {{"conv1.", &conv1_}, {"bn1.", &bn1_}, {"conv2.", &conv2_}, {"bn2.", &bn2_}, {"conv3.", &conv3_}, {"bn3.", &bn3_}, {"shortcut.", &shortcut_}};
+  }
+
   index_t in_, planes_, stride_;
   Conv2d<T> conv1_;
   BatchNorm2d<T> bn1_;

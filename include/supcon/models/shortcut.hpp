@@ -11,7 +11,8 @@
 ///             "1.running_var" (batch norm), under the caller's prefix, e.g.
 ///             "encoder.layer2.0.shortcut."; nothing for the identity
 ///
-/// Also provides add_into, the residual join y += x used by the blocks.
+/// Also provides add_into, the residual join y += x, and NamedChild, the
+/// list of children through which the blocks report parameters and state.
 
 #include <optional>
 #include <string>
@@ -31,6 +32,30 @@ void add_into(Tensor<T>& y, const Tensor<T>& x) {
   require<ShapeError>(y.shape() == x.shape(), "residual join: shapes ", shape_str(y.shape()),
                       " and ", shape_str(x.shape()), " differ");
   y.vec() += x.vec();
+}
+
+/// A child module and its state_dict key relative to its parent ("conv1.").
+/// Blocks build the list on demand (members move with the block, so no
+/// pointer to them is kept).
+template <class T>
+struct NamedChild {
+  const char* key;
+  Module<T>* module;
+};
+
+/// parameters(), state() and set_training() of a composite, from its children.
+template <class T>
+void children_parameters(const std::vector<NamedChild<T>>& children, std::vector<Parameter<T>*>& out) {
+  for (const NamedChild<T>& c : children) c.module->parameters(out);
+}
+template <class T>
+void children_state(const std::vector<NamedChild<T>>& children, const std::string& prefix,
+                    std::vector<NamedTensor<T>>& out) {
+  for (const NamedChild<T>& c : children) c.module->state(prefix + c.key, out);
+}
+template <class T>
+void children_set_training(const std::vector<NamedChild<T>>& children, bool on) {
+  for (const NamedChild<T>& c : children) c.module->set_training(on);
 }
 
 template <class T>
