@@ -12,5 +12,7 @@ void add_version_command(CLI::App& app, Runner& run);
 void add_loss_command(CLI::App& app, Runner& run);
 void add_compare_command(CLI::App& app, Runner& run);
 void add_jensen_command(CLI::App& app, Runner& run);
+void add_model_command(CLI::App& app, Runner& run);
+void add_forward_command(CLI::App& app, Runner& run);
 
 }  // namespace supcon::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   supcon::cli::add_loss_command(app, run);
   supcon::cli::add_compare_command(app, run);
   supcon::cli::add_jensen_command(app, run);
+  supcon::cli::add_model_command(app, run);
+  supcon::cli::add_forward_command(app, run);
 
   try {
     app.parse(argc, argv);
