@@ -13,7 +13,7 @@
 /// x is (N, in_channels, H, W); the output is (N, feature_dim()) with
 /// feature_dim() = 8 w * expansion (512 for ResNet-18/34, 2048 for -50/101 at w = 64).
 /// State keys, under the caller's prefix (the models use "encoder."):
-/// conv1.weight, bn1.*, layer<K>.<J>.<block keys> as PyTorch's nn.Sequential.
+/// conv1.weight, bn1.*, layerK.J.(block keys) as PyTorch's nn.Sequential.
 
 #include <array>
 #include <string>
