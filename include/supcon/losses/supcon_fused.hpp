@@ -1,20 +1,24 @@
 #pragma once
 /// \file supcon_fused.hpp
-/// The SupCon loss without the (A, N) similarity matrix: similarities are
-/// recomputed tile by tile (an Eigen GEMM of a block of anchor rows against a
-/// block of contrast columns) and folded into per-row running log-sum-exps.
-/// Memory is O(A + threads * (tile rows * tile columns + N * D)).
+/// The SupCon loss without the (A, N) similarity matrix, at the cost of its
+/// matrix products and nothing much else. Two paths, same results:
 ///
-/// Passes over the tiles (each one GEMM per tile):
-///   1. streaming log-sum-exp per anchor row over P u N, over N and over P;
-///      the sum of s_ip over P.
-///   2. (one_positive only) per positive: l_p = s_ip - log(exp(s_ip) + sum_N),
-///      streamed into sum_p l_p and log sum_p exp(l_p).
-///   3. G_ik = dvalue/ds_ik from the row statistics, then
-///      dF_a += G F_c / tau and dF_c += G^T F_a / tau. Threads own blocks of
-///      anchor rows; each accumulates dF_c into its own (N, D) buffer, summed at
-///      the end, so no two threads write the same memory.
-/// The formulas are those of supcon_reference.hpp (docs/losses.md).
+/// - strips (every option): anchors in blocks of R rows, each against all N
+///   rows: S = F_a F^T / tau (R, N); per row the log-sum-exps over P and N,
+///   the row's loss and G_ik = dvalue/ds_ik written over s_ik (one exp per
+///   entry); then dF_a += G F / tau and dF += G^T F_a / tau. Three products.
+/// - symmetric tiles (contrast mode all, denominator all or only_negatives,
+///   labels without a cap): S = F F^T / tau is symmetric, so only the tiles
+///   I <= K are formed, twice (sums, then gradient), and dF = (G + G^T) F / tau
+///   takes one product per side of each tile. Two products' worth of flops.
+///
+/// Threads take blocks or tiles and accumulate into their own (N, D) buffer
+/// (thread 0 into the result), summed at the end. Memory: O(N D + threads
+/// (R N + N D)); buffers are kept per calling thread and reused by the next
+/// call (released on return past 256 MiB). With labels and no positives cap
+/// the pairing costs O(B): N = 262,144 rows of D = 128 take about 0.5 GiB.
+/// The formulas are those of supcon_reference.hpp (docs/losses.md); the
+/// measurements are in docs/performance.md.
 
 #include <algorithm>
 #include <cmath>
@@ -22,6 +26,7 @@
 #include <vector>
 
 #include "supcon/config.hpp"
+#include "supcon/losses/supcon_fused_kernels.hpp"
 #include "supcon/losses/supcon_layout.hpp"
 #include "supcon/losses/supcon_options.hpp"
 #include "supcon/losses/supcon_reference.hpp"
@@ -30,210 +35,278 @@ namespace supcon {
 
 namespace detail {
 
-/// Running log(sum_k exp(x_k)) = max + log(sum), updated one value at a time;
-/// `extra` carries a second sum sum_k exp(x_k) * y_k rescaled alongside.
+/// Buffers of supcon_loss_fused for one calling thread: per worker thread a
+/// tile or strip, a mask with scratch rows, and for workers t >= 1 a
+/// gradient part (N, D). Their memory is reused from call to call.
 template <class T>
-struct StreamLse {
-  T max = -std::numeric_limits<T>::infinity();  ///< largest x seen
-  T sum = 0;                                     ///< sum_k exp(x_k - max)
-  T extra = 0;                                   ///< sum_k exp(x_k - max) * y_k
-  /// Adds x (and y to the weighted sum).
-  void add(T x, T y = T(0)) {
-    if (x > max) {
-      const T rescale = std::exp(max - x);
-      sum = sum * rescale + T(1);
-      extra = extra * rescale + y;
-      max = x;
-    } else {
-      const T e = std::exp(x - max);
-      sum += e;
-      extra += e * y;
+struct FusedWorkspace {
+  std::vector<std::vector<T>> strip, mask, dpart;  ///< per worker thread
+  /// Sizes the buffers of `threads` workers; the gradient parts are zeroed.
+  void prepare(int threads, index_t strip_size, index_t mask_size, index_t grad_size) {
+    const std::size_t n = static_cast<std::size_t>(threads);
+    strip.resize(n), mask.resize(n), dpart.resize(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      strip[t].resize(static_cast<std::size_t>(strip_size));
+      mask[t].resize(static_cast<std::size_t>(mask_size));
+      if (t > 0) dpart[t].assign(static_cast<std::size_t>(grad_size), T(0));
     }
   }
-  /// log(sum_k exp(x_k)); -infinity when nothing was added.
-  T value() const { return sum > 0 ? max + std::log(sum) : -std::numeric_limits<T>::infinity(); }
+  /// grad (size) += the gradient parts of workers 1 .. threads-1.
+  void reduce(int threads, index_t size, T* grad) const {
+#pragma omp parallel for schedule(static) if (threads > 1)
+    for (index_t k = 0; k < size; ++k)
+      for (std::size_t t = 1; t < static_cast<std::size_t>(threads); ++t) grad[k] += dpart[t][static_cast<std::size_t>(k)];
+  }
+  /// Bytes held.
+  std::size_t bytes() const {
+    std::size_t n = 0;
+    for (const auto* v : {&strip, &mask, &dpart})
+      for (const std::vector<T>& b : *v) n += b.capacity() * sizeof(T);
+    return n;
+  }
 };
 
-/// What pass 3 needs of one anchor row to turn s_ik into G_ik.
-template <class T>
-struct FusedRow {
-  StreamLse<T> c, n, p;  ///< over P u N, over N, over P (of s_ik)
-  StreamLse<T> l;        ///< over P of l_p, extra = share of the negatives (one_positive)
-  T sum_s = 0;           ///< sum of s_ip over P
-  T sum_l = 0;           ///< sum of l_p over P (one_positive)
-  T sum_r = 0;           ///< sum of sum_N / D_ip over P (one_positive)
-  T log_den = 0;         ///< log of the common denominator (all, only_negatives)
-  T log_n = 0;           ///< log sum_N
-  T lse_beta = 0;        ///< beta_p = exp(x_p - lse_beta), x = s (or l for one_positive)
-  T share_n = 0;         ///< sum_p beta_p * sum_N / D_ip (one_positive)
-  T weight = 0;          ///< (T / base_T) / divisor / tau, or 0 without positives
-};
-
-/// Calls visit(tid, i0, k0, S) for every (anchor block, column tile), S the
-/// (rows, cols) similarity tile s_ik = <f_i, f_k> * inv_tau, in parallel over
-/// anchor blocks (one thread when there is a single block, so `buffers` needs
-/// max_threads() entries only then). visit may write only anchor rows i0.. and
-/// buffers of thread tid.
-template <class T, class Visit>
-void sweep_similarity_tiles(ConstMatrixMap<T> F, index_t anchors, index_t rows, index_t cols,
-                            T inv_tau, std::vector<RowMatrix<T>>& buffers, const Visit& visit) {
-  const index_t N = F.rows();
-  const index_t blocks = (anchors + rows - 1) / rows;
-#pragma omp parallel if (blocks > 1)
-  {
+/// Index of the calling OpenMP thread (0 without OpenMP).
+inline std::size_t ws_thread() {
 #if SUPCON_HAS_OPENMP
-    const int tid = omp_get_thread_num();
+  return static_cast<std::size_t>(omp_get_thread_num());
 #else
-    const int tid = 0;
+  return 0;
 #endif
-    T* buf = buffers[static_cast<std::size_t>(tid)].data();
+}
+
+/// The workspace of the calling thread.
+template <class T>
+FusedWorkspace<T>& fused_workspace() {
+  thread_local FusedWorkspace<T> ws;
+  return ws;
+}
+
+/// Fills one anchor row's mask over contrast rows k0 .. k0+n-1: pos = 1 on
+/// P(i), else 0; s = -infinity where k is in no set (k == i, capped positives).
+template <class T>
+void fused_roles(const ContrastLayout& lay, index_t i, index_t k0, index_t n, T* s, T* pos) {
+  const index_t B = lay.batch;
+  if (lay.sample_role.empty()) {
+    const std::int32_t ci = lay.sample_class[static_cast<std::size_t>(i % B)];
+    const std::int32_t* cls = lay.sample_class.data();
+    for (index_t k = k0; k < k0 + n;) {  // runs of consecutive samples
+      const index_t b0 = k % B, len = std::min(k0 + n - k, B - b0);
+      T* p = pos + (k - k0);
+#pragma omp simd
+      for (index_t j = 0; j < len; ++j) p[j] = cls[b0 + j] == ci ? T(1) : T(0);
+      k += len;
+    }
+  } else {
+    const Role* role = &lay.sample_role[static_cast<std::size_t>((i % B) * B)];
+    for (index_t k = k0; k < k0 + n; ++k) {
+      const Role r = role[k % B];
+      pos[k - k0] = r == Role::positive ? T(1) : T(0);
+      if (r == Role::none) s[k - k0] = -std::numeric_limits<T>::infinity();
+    }
+  }
+  if (i >= k0 && i < k0 + n) pos[i - k0] = 0, s[i - k0] = -std::numeric_limits<T>::infinity();
+}
+
+
+/// t (cols, rows) = the transpose of a (rows, cols), in 16 x 16 blocks.
+template <class T>
+void transpose_into(const T* a, index_t rows, index_t cols, T* t) {
+  for (index_t i0 = 0; i0 < rows; i0 += 16)
+    for (index_t j0 = 0; j0 < cols; j0 += 16)
+      for (index_t i = i0; i < std::min(rows, i0 + 16); ++i)
+        for (index_t j = j0; j < std::min(cols, j0 + 16); ++j) t[j * rows + i] = a[i * cols + j];
+}
+
+/// Strips of R anchor rows against all N contrast rows: the three products
+/// of the loss, for every option. Assigns unscaled[i] = L(i) and accumulates
+/// dvalue/dF into grad (zero on entry).
+template <class T>
+void fused_strips(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOptions& opt, index_t R,
+                  std::vector<T>& unscaled, T* grad) {
+  const index_t N = lay.n, A = lay.anchors, D = lay.dim;
+  const index_t blocks = (A + R - 1) / R;
+  const int threads = blocks > 1 ? max_threads() : 1;
+  const T inv_tau = static_cast<T>(1.0 / opt.temperature);
+  const T w = static_cast<T>(anchor_weight(lay, opt) / opt.temperature);
+  FusedWorkspace<T>& ws = fused_workspace<T>();
+  ws.prepare(threads, R * N, 2 * N, N * D);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const std::size_t t = ws_thread();
+    MatrixMap<T> dF(t == 0 ? grad : ws.dpart[t].data(), N, D);
+    T* pos = ws.mask[t].data();
+    T* e = pos + N;
 #pragma omp for schedule(dynamic)
     for (index_t blk = 0; blk < blocks; ++blk) {
-      const index_t i0 = blk * rows, r = std::min(rows, anchors - i0);
-      for (index_t k0 = 0; k0 < N; k0 += cols) {
-        const index_t c = std::min(cols, N - k0);
-        MatrixMap<T> S(buf, r, c);
-        S.noalias() = F.middleRows(i0, r) * F.middleRows(k0, c).transpose();
-        S *= inv_tau;
-        visit(tid, i0, k0, S);
+      const index_t i0 = blk * R, r = std::min(R, A - i0);
+      MatrixMap<T> S(ws.strip[t].data(), r, N);
+      const ConstMatrixMap<T> Fa(F.data() + i0 * D, r, D);
+      S.noalias() = (inv_tau * Fa) * F.transpose();  // S = F_a F^T / tau
+      for (index_t ii = 0; ii < r; ++ii) {
+        const index_t i = i0 + ii, np = lay.positives[static_cast<std::size_t>(i)];
+        T* s = S.row(ii).data();
+        fused_roles(lay, i, 0, N, s, pos);
+        RowSums<T> q;
+        row_sums_update(s, pos, e, N, q);
+        if (np > 0 && opt.denominator == Denominator::one_positive) {
+          unscaled[static_cast<std::size_t>(i)] =
+              row_one_positive(s, e, pos, N, np, w, opt.summation == Summation::outside, q);
+        } else {
+          RowCoef<T> c;
+          unscaled[static_cast<std::size_t>(i)] = row_coefficients(q, np, w, opt, c);
+          row_gradient(e, pos, N, c, s);
+        }
+      }
+      // S now holds G / tau (w includes 1 / tau). Backward of forward: S = F_a F^T / tau
+      dF.middleRows(i0, r).noalias() += S * F;  // dF_a += G F / tau
+      dF.noalias() += S.transpose() * Fa;       // dF_c += G^T F_a / tau
+    }
+  }
+  ws.reduce(threads, N * D, grad);
+}
+
+/// Every row an anchor (contrast mode all), denominator all or only_negatives,
+/// labels without a cap: S = F F^T / tau is symmetric, so only the tiles
+/// (I, K) with I <= K are computed. Pass 1 folds tile (I, K) into the sums of
+/// the rows of I and, transposed, of the rows of K; pass 2 forms
+/// H = G_IK + G_KI^T and adds dF_I += H F_K / tau, dF_K += H^T F_I / tau,
+/// since dF = (G + G^T) F / tau. Two products' worth of flops instead of three.
+/// Same outputs as fused_strips.
+template <class T>
+void fused_symmetric(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOptions& opt, index_t R,
+                     std::vector<T>& unscaled, T* grad) {
+  const index_t N = lay.n, D = lay.dim;
+  const index_t nb = (N + R - 1) / R, pairs = nb * (nb + 1) / 2;
+  const int threads = pairs > 1 ? max_threads() : 1;
+  const T inv_tau = static_cast<T>(1.0 / opt.temperature);
+  const T w = static_cast<T>(anchor_weight(lay, opt) / opt.temperature);
+  FusedWorkspace<T>& ws = fused_workspace<T>();
+  // per thread: tile and its transpose (2 R^2), mask and two exponential rows (3 R)
+  ws.prepare(threads, 2 * R * R, 3 * R, N * D);
+  std::vector<std::vector<RowSums<T>>> sums(static_cast<std::size_t>(threads),
+                                            std::vector<RowSums<T>>(static_cast<std::size_t>(N)));
+  std::vector<RowCoef<T>> coef(static_cast<std::size_t>(N));
+  // the same as columns for pass 2's loops: shift_n, shift_p - shift_n, a_n, a_p - a_n, c_p
+  std::vector<T> col_coef(static_cast<std::size_t>(5 * N));
+  T *k_shift = col_coef.data(), *k_dshift = k_shift + N, *k_a = k_dshift + N, *k_da = k_a + N,
+    *k_c = k_da + N;
+  // tile p of the upper triangle, blocks I <= K: buf = S_IK = F_I F_K^T / tau
+  struct Tile {
+    index_t I = 0, K = 0, i0 = 0, k0 = 0, ri = 0, rk = 0;
+  };
+  auto similarity_tile = [&](index_t p, T* buf) {
+    Tile c;
+    while (p >= nb - c.I) p -= nb - c.I, ++c.I;
+    c.K = c.I + p, c.i0 = c.I * R, c.k0 = c.K * R;
+    c.ri = std::min(R, N - c.i0), c.rk = std::min(R, N - c.k0);
+    MatrixMap<T>(buf, c.ri, c.rk).noalias() =
+        (inv_tau * F.middleRows(c.i0, c.ri)) * F.middleRows(c.k0, c.rk).transpose();
+    return c;
+  };
+
+  // pass 1: the row sums, each tile serving the rows of I and (transposed) of K
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const std::size_t t = ws_thread();
+    T *tile = ws.strip[t].data(), *tile_t = tile + R * R, *pos = ws.mask[t].data(), *e = pos + R;
+    std::vector<RowSums<T>>& q = sums[t];
+#pragma omp for schedule(dynamic)
+    for (index_t p = 0; p < pairs; ++p) {
+      const Tile c = similarity_tile(p, tile);
+      const index_t I = c.I, K = c.K, i0 = c.i0, k0 = c.k0, ri = c.ri, rk = c.rk;
+      MatrixMap<T> S(tile, ri, rk);
+      if (I != K) transpose_into(tile, ri, rk, tile_t);
+      for (index_t ii = 0; ii < ri; ++ii) {
+        fused_roles(lay, i0 + ii, k0, rk, S.row(ii).data(), pos);
+        row_sums_update(S.row(ii).data(), pos, e, rk, q[static_cast<std::size_t>(i0 + ii)]);
+      }
+      for (index_t kk = 0; kk < rk && I != K; ++kk) {
+        T* st = tile_t + kk * ri;
+        fused_roles(lay, k0 + kk, i0, ri, st, pos);
+        row_sums_update(st, pos, e, ri, q[static_cast<std::size_t>(k0 + kk)]);
       }
     }
   }
+  // each row's sums over all threads, its loss and its coefficients
+#pragma omp parallel for schedule(static) if (threads > 1)
+  for (index_t i = 0; i < N; ++i) {
+    RowSums<T> q = sums[0][static_cast<std::size_t>(i)];
+    for (std::size_t t = 1; t < sums.size(); ++t) q.merge(sums[t][static_cast<std::size_t>(i)]);
+    RowCoef<T>& c = coef[static_cast<std::size_t>(i)];
+    unscaled[static_cast<std::size_t>(i)] = row_coefficients(q, lay.positives[static_cast<std::size_t>(i)], w, opt, c);
+    k_shift[i] = c.shift_n, k_dshift[i] = c.shift_p - c.shift_n;
+    k_a[i] = c.a_n, k_da[i] = c.a_p - c.a_n, k_c[i] = c.c_p;
+  }
+
+  // pass 2: H = G_IK + G_KI^T, one exponential per entry and direction
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const std::size_t t = ws_thread();
+    MatrixMap<T> dF(t == 0 ? grad : ws.dpart[t].data(), N, D);
+    T *tile = ws.strip[t].data(), *pos = ws.mask[t].data(), *e1 = pos + R, *e2 = e1 + R;
+#pragma omp for schedule(dynamic)
+    for (index_t p = 0; p < pairs; ++p) {
+      const Tile c = similarity_tile(p, tile);
+      const index_t I = c.I, K = c.K, i0 = c.i0, k0 = c.k0, ri = c.ri, rk = c.rk;
+      MatrixMap<T> S(tile, ri, rk);
+      const ConstMatrixMap<T> FI(F.data() + i0 * D, ri, D), FK(F.data() + k0 * D, rk, D);
+      for (index_t ii = 0; ii < ri; ++ii) {
+        T* s = S.row(ii).data();
+        const RowCoef<T> ci = coef[static_cast<std::size_t>(i0 + ii)];
+        const T *ks = k_shift + k0, *kds = k_dshift + k0, *ka = k_a + k0, *kda = k_da + k0, *kc = k_c + k0;
+        fused_roles(lay, i0 + ii, k0, rk, s, pos);  // with labels, roles are symmetric
+        // masks enter as factors (pos * x is exactly x or 0 for finite x)
+        const T dshift = ci.shift_p - ci.shift_n, da = ci.a_p - ci.a_n;
+#pragma omp simd
+        for (index_t kk = 0; kk < rk; ++kk) {
+          e1[kk] = s[kk] - (ci.shift_n + pos[kk] * dshift);
+          e2[kk] = s[kk] - (ks[kk] + pos[kk] * kds[kk]);
+        }
+        Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(e1, 2 * R) =
+            Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(e1, 2 * R).exp();
+        // forward: s_ik = s_ki  =>  H_ik = G_ik + G_ki
+#pragma omp simd
+        for (index_t kk = 0; kk < rk; ++kk)
+          s[kk] = e1[kk] * (ci.a_n + pos[kk] * da) + e2[kk] * (ka[kk] + pos[kk] * kda[kk]) +
+                  pos[kk] * (ci.c_p + kc[kk]);
+      }
+      dF.middleRows(i0, ri).noalias() += S * FK;       // dF_I += H F_K / tau
+      if (I != K) dF.middleRows(k0, rk).noalias() += S.transpose() * FI;  // dF_K += H^T F_I / tau
+    }
+  }
+  ws.reduce(threads, N * D, grad);
 }
 
 }  // namespace detail
 
 /// Supervised contrastive loss and its gradient, blocked and streaming.
 ///
-/// Same contract and results as supcon_loss_reference (to rounding), with
-/// `tile` columns per similarity tile (0 picks 256; any value >= 1 works,
-/// dividing N or not). Requires tile >= 0 (ValueError). grad is assigned.
+/// Same contract and results as supcon_loss_reference (to rounding). `tile`
+/// is the block size R in rows (0 picks one for the caches; any value >= 1
+/// works, dividing N or not). Requires tile >= 0 (ValueError). grad is assigned.
 template <class T>
 LossResult<T> supcon_loss_fused(const Tensor<T>& features, const Pairing& pairing,
                                 const SupConOptions& opt = {}, index_t tile = 0) {
   // features is (N, D); the anchors are its first A rows
   const detail::ContrastLayout lay = detail::make_contrast_layout(features, pairing, opt);
   require<ValueError>(tile >= 0, "supcon_loss_fused: tile must be >= 0 (0 = default), got ", tile);
-  using detail::Role;
-  const index_t N = lay.n, A = lay.anchors, D = lay.dim, B = lay.batch;
-  const index_t cols = std::min(N, tile > 0 ? tile : index_t(256));
-  const index_t rows = std::min(A, index_t(64));
-  const T inv_tau = static_cast<T>(1.0 / opt.temperature);
-  const T w = static_cast<T>(detail::anchor_weight(lay, opt) / opt.temperature);
-  const bool outside = opt.summation == Summation::outside;
-  const Denominator den = opt.denominator;
-  const int threads = A > rows ? max_threads() : 1;  // see sweep_similarity_tiles
-  ConstMatrixMap<T> F = features.matrix();
-  std::vector<RowMatrix<T>> tiles(static_cast<std::size_t>(threads), RowMatrix<T>(rows, cols));
-  std::vector<detail::FusedRow<T>> st(static_cast<std::size_t>(A));
-
-  // Calls f(i, k, role, s) for every element of a tile whose anchor has positives.
-  auto for_roles = [&](index_t i0, index_t k0, const MatrixMap<T>& S, auto&& f) {
-    for (index_t ii = 0; ii < S.rows(); ++ii) {
-      const index_t i = i0 + ii;
-      if (lay.positives[static_cast<std::size_t>(i)] == 0) continue;
-      const Role* role = &lay.sample_role[static_cast<std::size_t>((i % B) * B)];
-      index_t kb = k0 % B;  // sample of column k
-      for (index_t kk = 0; kk < S.cols(); ++kk, kb = kb + 1 == B ? 0 : kb + 1) {
-        const index_t k = k0 + kk;
-        f(i, ii, kk, k == i ? Role::none : role[kb], S(ii, kk));
-      }
-    }
-  };
-
-  // pass 1: streaming log-sum-exp over P u N, N and P; sum of s over P
-  detail::sweep_similarity_tiles<T>(F, A, rows, cols, inv_tau, tiles,
-      [&](int, index_t i0, index_t k0, MatrixMap<T>& S) {
-        for_roles(i0, k0, S, [&](index_t i, index_t, index_t, Role r, T s) {
-          detail::FusedRow<T>& q = st[static_cast<std::size_t>(i)];
-          if (r == Role::none) return;
-          q.c.add(s);
-          if (r == Role::negative) q.n.add(s);
-          if (r == Role::positive) q.p.add(s), q.sum_s += s;
-        });
-      });
-  for (detail::FusedRow<T>& q : st) {
-    q.log_n = q.n.value();
-    q.log_den = den == Denominator::all ? q.c.value() : q.log_n;
-  }
-
-  // pass 2 (one_positive): l_p = s_ip - log D_ip with D_ip = exp(s_ip) + sum_N, and
-  // r_p = sum_N / D_ip, the share of the negatives in D_ip
-  if (den == Denominator::one_positive)
-    detail::sweep_similarity_tiles<T>(F, A, rows, cols, inv_tau, tiles,
-        [&](int, index_t i0, index_t k0, MatrixMap<T>& S) {
-          for_roles(i0, k0, S, [&](index_t i, index_t, index_t, Role r, T s) {
-            if (r != Role::positive) return;
-            detail::FusedRow<T>& q = st[static_cast<std::size_t>(i)];
-            const T log_d = detail::log_add_exp(s, q.log_n);
-            const T rp = std::exp(q.log_n - log_d);
-            q.l.add(s - log_d, rp);
-            q.sum_l += s - log_d;
-            q.sum_r += rp;
-          });
-        });
-
-  // per-row loss and the scalars of G
-  std::vector<T> unscaled(static_cast<std::size_t>(A), T(0));
-  for (index_t i = 0; i < A; ++i) {
-    const index_t np = lay.positives[static_cast<std::size_t>(i)];
-    if (np == 0) continue;
-    detail::FusedRow<T>& q = st[static_cast<std::size_t>(i)];
-    const T inv_p = T(1) / static_cast<T>(np), log_p = std::log(static_cast<T>(np));
-    q.weight = w;
-    T mean_l, lse_l;
-    if (den == Denominator::one_positive) {
-      mean_l = q.sum_l * inv_p;
-      lse_l = q.l.value();
-      q.lse_beta = lse_l;
-      q.share_n = outside ? q.sum_r * inv_p : q.l.extra / q.l.sum;
-    } else {  // l_p = s_ip - log_den with a denominator common to every p
-      mean_l = q.sum_s * inv_p - q.log_den;
-      lse_l = q.p.value() - q.log_den;
-      q.lse_beta = q.p.value();
-    }
-    unscaled[static_cast<std::size_t>(i)] = outside ? -mean_l : -(lse_l - log_p);
-  }
-
+  const index_t N = lay.n, A = lay.anchors, D = lay.dim;
+  const bool symmetric = A == N && lay.sample_role.empty() && opt.denominator != Denominator::one_positive;
+  // symmetric tiles of 256 x 256 fit the L2 cache; strips of 128 rows keep the
+  // third product's inner dimension long, with fewer rows past 16 M entries
+  const index_t strip_rows = std::max<index_t>(16, std::min<index_t>(128, (index_t(1) << 24) / N));
+  const index_t R = std::min(A, tile > 0 ? tile : symmetric ? index_t(256) : strip_rows);
   LossResult<T> out;
+  out.grad = Tensor<T>({N, D});  // zero
+  std::vector<T> unscaled(static_cast<std::size_t>(A), T(0));
+  if (symmetric)
+    detail::fused_symmetric<T>(lay, features.matrix(), opt, R, unscaled, out.grad.data());
+  else
+    detail::fused_strips<T>(lay, features.matrix(), opt, R, unscaled, out.grad.data());
+  detail::FusedWorkspace<T>& ws = detail::fused_workspace<T>();
+  if (ws.bytes() > (std::size_t(256) << 20)) ws = detail::FusedWorkspace<T>();
   detail::finish_loss_result(lay, opt, unscaled, out);
-  out.grad = Tensor<T>({N, D});
-  MatrixMap<T> dF = out.grad.matrix();
-  std::vector<RowMatrix<T>> dcontrast(static_cast<std::size_t>(threads), RowMatrix<T>::Zero(N, D));
-
-  // pass 3: G_ik (already divided by tau), then both products of the backward of
-  // forward: S = F_a F^T / tau
-  detail::sweep_similarity_tiles<T>(F, A, rows, cols, inv_tau, tiles,
-      [&](int tid, index_t i0, index_t k0, MatrixMap<T>& S) {
-        for (index_t ii = 0; ii < S.rows(); ++ii)
-          if (lay.positives[static_cast<std::size_t>(i0 + ii)] == 0) S.row(ii).setZero();
-        for_roles(i0, k0, S, [&](index_t i, index_t ii, index_t kk, Role r, T s) {
-          const detail::FusedRow<T>& q = st[static_cast<std::size_t>(i)];
-          const index_t np = lay.positives[static_cast<std::size_t>(i)];
-          T g = 0;
-          if (r == Role::positive) {
-            T log_d = q.log_den, x = s;
-            if (den == Denominator::one_positive) log_d = detail::log_add_exp(s, q.log_n), x = s - log_d;
-            const T beta = outside ? T(1) / static_cast<T>(np) : std::exp(x - q.lse_beta);
-            if (den == Denominator::all) g = std::exp(s - log_d) - beta;
-            if (den == Denominator::only_negatives) g = -beta;
-            if (den == Denominator::one_positive) g = -beta * std::exp(q.log_n - log_d);
-          } else if (r == Role::negative) {
-            g = std::exp(s - q.log_den);
-            if (den == Denominator::one_positive) g = std::exp(s - q.log_n) * q.share_n;
-          }
-          S(ii, kk) = q.weight * g;
-        });
-        const index_t r = S.rows(), c = S.cols();
-        MatrixMap<T> dFa(out.grad.data() + i0 * D, r, D);
-        dFa.noalias() += S * F.middleRows(k0, c);  // dF_a += G F_c / tau
-        dcontrast[static_cast<std::size_t>(tid)].middleRows(k0, c).noalias() +=
-            S.transpose() * F.middleRows(i0, r);  // dF_c += G^T F_a / tau
-      });
-
-#pragma omp parallel for schedule(static) if (threads > 1)
-  for (index_t k = 0; k < N; ++k)
-    for (const RowMatrix<T>& part : dcontrast) dF.row(k) += part.row(k);
   return out;
 }
 

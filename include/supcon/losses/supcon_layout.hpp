@@ -34,7 +34,10 @@ struct ContrastLayout {
   index_t batch = 0;    ///< samples B
   index_t views = 0;    ///< views V
   index_t anchors = 0;  ///< anchor rows A: the first A rows of the features
-  std::vector<Role> sample_role;  ///< (B, B): role of sample b for anchor sample a
+  /// (B, B): role of sample b for anchor sample a; empty when sample_class
+  /// decides (labels without a positives cap), so memory stays O(B)
+  std::vector<Role> sample_role;
+  std::vector<std::int32_t> sample_class;  ///< (B,) class of each sample when sample_role is empty
   std::vector<index_t> positives;  ///< |P(i)| per anchor row
   std::vector<index_t> negatives;  ///< |N(i)| per anchor row
   index_t anchors_with_positives = 0;
@@ -43,6 +46,10 @@ struct ContrastLayout {
   /// Role of contrast row k for anchor row i.
   Role role(index_t i, index_t k) const {
     if (i == k) return Role::none;
+    if (sample_role.empty())
+      return sample_class[static_cast<std::size_t>(i % batch)] == sample_class[static_cast<std::size_t>(k % batch)]
+                 ? Role::positive
+                 : Role::negative;
     return sample_role[static_cast<std::size_t>((i % batch) * batch + k % batch)];
   }
 };
@@ -82,10 +89,22 @@ ContrastLayout make_contrast_layout(const Tensor<T>& features, const Pairing& pa
   // only the first cap / V other paired samples do, the rest drop out of every sum.
   const index_t B = L.batch;
   const index_t keep = opt.positives_cap < 0 ? B : opt.positives_cap / L.views;
-  L.sample_role.assign(static_cast<std::size_t>(B * B), Role::negative);
   std::vector<index_t> pos_samples(static_cast<std::size_t>(B), 0);
   std::vector<index_t> neg_samples(static_cast<std::size_t>(B), 0);
-  for (index_t a = 0; a < B; ++a) {
+  if (!pairing.classes().empty() && opt.positives_cap < 0) {
+    // classes without a cap: the samples paired with a are those of its class
+    L.sample_class = pairing.classes();
+    std::vector<index_t> class_size(static_cast<std::size_t>(B), 0);
+    for (std::int32_t c : L.sample_class) ++class_size[static_cast<std::size_t>(c)];
+    for (index_t a = 0; a < B; ++a) {
+      const std::size_t c = static_cast<std::size_t>(L.sample_class[static_cast<std::size_t>(a)]);
+      pos_samples[static_cast<std::size_t>(a)] = class_size[c];
+      neg_samples[static_cast<std::size_t>(a)] = B - class_size[c];
+    }
+  } else {
+    L.sample_role.assign(static_cast<std::size_t>(B * B), Role::negative);
+  }
+  for (index_t a = 0; a < B && !L.sample_role.empty(); ++a) {
     index_t kept = 0;
     for (index_t b = 0; b < B; ++b) {
       Role r = Role::negative;
@@ -100,7 +119,8 @@ ContrastLayout make_contrast_layout(const Tensor<T>& features, const Pairing& pa
   L.negatives.resize(static_cast<std::size_t>(L.anchors));
   for (index_t i = 0; i < L.anchors; ++i) {
     const index_t a = i % B;
-    const Role self = L.sample_role[static_cast<std::size_t>(a * B + a)];
+    const Role self =
+        L.sample_role.empty() ? Role::positive : L.sample_role[static_cast<std::size_t>(a * B + a)];
     const index_t np = L.views * pos_samples[static_cast<std::size_t>(a)] - (self == Role::positive);
     const index_t nn = L.views * neg_samples[static_cast<std::size_t>(a)] - (self == Role::negative);
     L.positives[static_cast<std::size_t>(i)] = np;

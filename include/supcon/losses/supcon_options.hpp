@@ -15,6 +15,7 @@
 /// with the denominator D_ip chosen by Denominator. The loss is
 /// (temperature / base_temperature) times the mean of L(i) over the anchors.
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -81,22 +82,25 @@ inline void validate(const SupConOptions& o) {
 class Pairing {
  public:
   /// Same label, same class. Labels may be any integers.
+  /// Stored as one class index per sample (O(B) memory), not as a mask.
   static Pairing from_labels(const std::vector<std::int64_t>& labels) {
+    std::vector<std::int64_t> distinct(labels);
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
     Pairing p;
     p.b_ = static_cast<index_t>(labels.size());
-    p.mask_.assign(static_cast<std::size_t>(p.b_ * p.b_), 0);
-    for (index_t i = 0; i < p.b_; ++i)
-      for (index_t j = 0; j < p.b_; ++j)
-        p.mask_[static_cast<std::size_t>(i * p.b_ + j)] =
-            labels[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(j)];
+    p.class_.reserve(labels.size());
+    for (std::int64_t l : labels)
+      p.class_.push_back(static_cast<std::int32_t>(
+          std::lower_bound(distinct.begin(), distinct.end(), l) - distinct.begin()));
     return p;
   }
   /// Every sample its own class: the only positives are the other views (SimCLR).
   static Pairing identity(index_t batch) {
     Pairing p;
     p.b_ = batch;
-    p.mask_.assign(static_cast<std::size_t>(batch * batch), 0);
-    for (index_t i = 0; i < batch; ++i) p.mask_[static_cast<std::size_t>(i * batch + i)] = 1;
+    p.class_.resize(static_cast<std::size_t>(batch));
+    for (index_t i = 0; i < batch; ++i) p.class_[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
     return p;
   }
   /// An explicit (B, B) mask whose entries are 0 or 1.
@@ -118,11 +122,18 @@ class Pairing {
   /// B, the number of samples.
   index_t batch_size() const { return b_; }
   /// Whether sample j is a positive candidate for anchor sample i (i == j included).
-  bool paired(index_t i, index_t j) const { return mask_[static_cast<std::size_t>(i * b_ + j)] != 0; }
+  bool paired(index_t i, index_t j) const {
+    if (mask_.empty()) return class_[static_cast<std::size_t>(i)] == class_[static_cast<std::size_t>(j)];
+    return mask_[static_cast<std::size_t>(i * b_ + j)] != 0;
+  }
+  /// Class index (0, 1, ...) of each sample when built from labels or as the
+  /// identity; empty when built from a mask (B >= 1).
+  const std::vector<std::int32_t>& classes() const { return class_; }
 
  private:
   index_t b_ = 0;
-  std::vector<std::uint8_t> mask_;
+  std::vector<std::uint8_t> mask_;    ///< (B, B) from a mask, else empty
+  std::vector<std::int32_t> class_;  ///< (B,) from labels, else empty
 };
 
 /// Value and gradient of a loss, with per-anchor diagnostics.
