@@ -1,0 +1,57 @@
+# Tests of `supcon train`, `linear`, `eval`, `embed` on a tiny generated IDX
+# data set (tools/make_train_cli_data.py): the success paths in order (each
+# uses the previous one's checkpoint), the failure paths (one line on stderr),
+# and Ctrl-C (testing/interrupt_train.sh).
+
+set(TD ${PROJECT_SOURCE_DIR}/tests/data/train)
+set(TOUT ${SUPCON_CLI_OUT}/train)
+set(TINY --data mnist --data-dir ${TD} --width 2 --monitor 16)
+
+supcon_cli_test(train_supcon "done: 2 epochs, final loss [0-9.]+"
+                train ${TINY} --batch-size 32 --method supcon --epochs 2 --out ${TOUT}/supcon)
+supcon_cli_test(train_resume_finished "done: 2 epochs" train --out ${TOUT}/supcon --resume)
+supcon_cli_test(train_ce "training ce: resnet18 width 2, 64 images of mnist.*done: 1 epochs"
+                train ${TINY} --batch-size 32 --method ce --epochs 1 --lr 0.05 --out ${TOUT}/ce)
+supcon_cli_test(linear "linear probe: top-1 [0-9.]+%, top-5 [0-9.]+% on 32 test images.*kNN \\(k = 200\\): top-1"
+                linear --checkpoint ${TOUT}/supcon/checkpoint.ckpt --epochs 5 --out ${TOUT}/supcon)
+supcon_cli_test(eval_probe "linear probe: top-1.*confusion matrix.*kNN \\(k = 200"
+                eval --checkpoint ${TOUT}/supcon/checkpoint.ckpt --probe ${TOUT}/supcon/probe.ckpt
+                --json ${TOUT}/eval.json)
+supcon_cli_test(eval_ce "cross-entropy classifier: top-1 [0-9.]+%, top-5"
+                eval --checkpoint ${TOUT}/ce/checkpoint.ckpt)
+supcon_cli_test(embed "wrote .*embedding.svg \\(32 test images\\)"
+                embed --checkpoint ${TOUT}/ce/checkpoint.ckpt --out ${TOUT}/embedding.svg)
+set_tests_properties(cli_train_supcon PROPERTIES FIXTURES_SETUP train_supcon)
+set_tests_properties(cli_train_ce PROPERTIES FIXTURES_SETUP train_ce)
+set_tests_properties(cli_linear PROPERTIES FIXTURES_REQUIRED train_supcon FIXTURES_SETUP probe)
+set_tests_properties(cli_train_resume_finished PROPERTIES FIXTURES_REQUIRED train_supcon)
+set_tests_properties(cli_eval_probe PROPERTIES FIXTURES_REQUIRED "train_supcon;probe")
+set_tests_properties(cli_eval_ce cli_embed PROPERTIES FIXTURES_REQUIRED train_ce)
+
+supcon_cli_error_test(train_missing_dataset "Fashion-MNIST not found.*dataset-fashion-mnist.*--data-dir"
+                      train --data-dir ${TD}/missing --out ${TOUT}/x)
+supcon_cli_error_test(train_corrupt_data "train-images-idx3-ubyte: .*"
+                      train --data mnist --data-dir ${TD}/bad --out ${TOUT}/x)
+supcon_cli_error_test(train_negative_epochs "--epochs must be >= 1, got -1"
+                      train ${TINY} --epochs -1 --out ${TOUT}/x)
+supcon_cli_error_test(train_batch_zero "--batch-size must be >= 2, got 0"
+                      train ${TINY} --batch-size 0 --out ${TOUT}/x)
+supcon_cli_error_test(train_unknown_method "--method" train ${TINY} --method supcom --out ${TOUT}/x)
+supcon_cli_error_test(train_unwritable_out "--out /proc/supcon: cannot create the directory"
+                      train ${TINY} --out /proc/supcon)
+supcon_cli_error_test(train_resume_nothing "checkpoint.ckpt: cannot open" train --out ${TOUT}/empty --resume)
+supcon_cli_error_test(linear_damaged_checkpoint "not_a_checkpoint.ckpt: not a supcon checkpoint"
+                      linear --checkpoint ${TD}/not_a_checkpoint.ckpt)
+supcon_cli_error_test(eval_needs_probe "needs --probe" eval --checkpoint ${TOUT}/supcon/checkpoint.ckpt)
+supcon_cli_error_test(linear_on_ce "cross-entropy model.*supcon eval" linear --checkpoint ${TOUT}/ce/checkpoint.ckpt)
+set_tests_properties(cli_eval_needs_probe PROPERTIES FIXTURES_REQUIRED train_supcon)
+set_tests_properties(cli_linear_on_ce PROPERTIES FIXTURES_REQUIRED train_ce)
+
+find_program(SUPCON_BASH bash)
+if(SUPCON_BASH)
+  add_test(NAME cli_train_interrupt
+    COMMAND ${SUPCON_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/testing/interrupt_train.sh
+            $<TARGET_FILE:supcon_cli> ${TD} ${TOUT}/interrupted)
+  set_tests_properties(cli_train_interrupt PROPERTIES PASS_REGULAR_EXPRESSION "interrupted and saved"
+                       ENVIRONMENT "OMP_NUM_THREADS=2" TIMEOUT 300)
+endif()

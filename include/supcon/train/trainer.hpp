@@ -1,0 +1,234 @@
+#pragma once
+/// \file trainer.hpp
+/// Trainer<T>: stage one of SupCon, and the cross-entropy baseline.
+///
+/// One step of a contrastive method (supcon, supcon-in, simclr):
+///     x = two augmented views of B samples, view-major     (2B, C, H, W)
+///     f = normalize(head(encoder(x)))                      (2B, feat_dim)
+///     L = SupCon(f, labels) or SimCLR(f)                   tau = base tau = temperature
+///     backward, optimizer step at lr(t), t = epoch + batch / batches
+/// One step of ce: one augmented view, logits = fc(encoder(x)), L = CE(logits, y).
+///
+/// Position: (epoch, batch) of the next step; the loader's batches depend on
+/// (seed, epoch, batch) alone and the schedule on t alone, so restoring the
+/// model, the optimizer and the position from a checkpoint continues exactly
+/// as an uninterrupted run would (same thread count: OpenMP reductions keep
+/// their order for a fixed number of threads).
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "supcon/data/augment.hpp"
+#include "supcon/data/loader.hpp"
+#include "supcon/losses/cross_entropy.hpp"
+#include "supcon/losses/simclr.hpp"
+#include "supcon/losses/supcon_fused.hpp"
+#include "supcon/models/classifier.hpp"
+#include "supcon/models/supcon_model.hpp"
+#include "supcon/optim/lars.hpp"
+#include "supcon/optim/schedule.hpp"
+#include "supcon/optim/sgd.hpp"
+#include "supcon/train/checkpoint.hpp"
+#include "supcon/train/config.hpp"
+
+namespace supcon {
+
+/// What the trainer says after each step.
+struct StepReport {
+  std::int64_t epoch = 0, batch = 0, batches = 0;  ///< the step just done: (epoch, batch) of batches
+  double loss = 0;                                 ///< this step's loss
+  double lr = 0;                                   ///< the rate it used
+  double images_per_s = 0;                         ///< samples (not views) per second, this epoch so far
+};
+
+/// Summary of one finished epoch.
+struct EpochReport {
+  std::int64_t epoch = 0;  ///< 0-based
+  double loss = 0;         ///< mean step loss over the epoch
+  double lr = 0;           ///< rate of the epoch's last step
+  double seconds = 0;      ///< wall time of the epoch's steps
+  double images_per_s = 0;
+};
+
+template <class T>
+class Trainer {
+ public:
+  /// `train` must outlive the trainer. `augment` is the view pipeline.
+  /// Throws ValueError for an invalid configuration or a data set whose
+  /// images do not fit the encoder (channels) or whose classes exceed
+  /// cfg.num_classes.
+  Trainer(const TrainConfig& cfg, const data::Dataset& train, const data::AugmentConfig& augment)
+      : cfg_((validate(cfg), cfg)),
+        loader_(train, data::make_augment<T>(augment),
+                {cfg.batch_size, is_contrastive(cfg.method) ? 2 : 1, true, true, cfg.seed}) {
+    require(train.channels() == cfg.encoder.in_channels, "the data set has ", train.channels(),
+            " channels but the encoder expects ", cfg.encoder.in_channels);
+    require(train.num_classes() <= cfg.num_classes, "the data set has ", train.num_classes(),
+            " classes, more than the configured ", cfg.num_classes);
+    require(train.size() >= cfg.batch_size, "--batch-size ", cfg.batch_size,
+            " is larger than the training set (", train.size(), " images)");
+    Rng init(cfg.seed);
+    if (is_contrastive(cfg.method)) {
+      supcon_ = std::make_unique<SupConModel<T>>(cfg.encoder, cfg.head, cfg.feat_dim, init);
+      model_ = supcon_.get();
+    } else {
+      ce_ = std::make_unique<CEModel<T>>(cfg.encoder, cfg.num_classes, init);
+      model_ = ce_.get();
+    }
+    rng_ = init;
+    if (cfg.optimizer == "lars")
+      opt_ = std::make_unique<Lars<T>>(model_->parameter_list(),
+                                       LarsOptions{cfg.lr, cfg.momentum, cfg.weight_decay, 0.001});
+    else
+      opt_ = std::make_unique<Sgd<T>>(model_->parameter_list(),
+                                      SgdOptions{cfg.lr, cfg.momentum, 0, cfg.weight_decay, false, false});
+    sched_.lr = cfg.lr;
+    sched_.total = static_cast<double>(cfg.epochs);
+    sched_.warmup = cfg.warmup_epochs();
+    if (cfg.schedule == "step") {
+      sched_.decay = LrDecay::step;
+      sched_.milestones = {0.6 * cfg.epochs, 0.8 * cfg.epochs};
+    }
+    loss_opt_.temperature = loss_opt_.base_temperature = cfg.temperature;
+    if (cfg.method == Method::supcon_in) loss_opt_.summation = Summation::inside;
+  }
+
+  const TrainConfig& config() const { return cfg_; }
+  Module<T>& model() { return *model_; }
+  ResNet<T>& encoder() { return supcon_ ? supcon_->encoder() : ce_->encoder(); }
+  /// The cross-entropy model (null for contrastive methods).
+  CEModel<T>* ce_model() { return ce_.get(); }
+  Optimizer<T>& optimizer() { return *opt_; }
+  std::int64_t epoch() const { return epoch_; }
+  std::int64_t batch() const { return batch_; }
+  index_t batches_per_epoch() const { return loader_.num_batches(); }
+  bool done() const { return epoch_ >= cfg_.epochs; }
+  /// Learning rate of step (epoch, batch).
+  double lr_of(std::int64_t epoch, std::int64_t batch) const {
+    return lr_at(sched_, epoch_position(epoch, batch, batches_per_epoch()));
+  }
+
+  /// Runs the rest of the current epoch. Before each step it reads `stop`
+  /// (may be null); when set, it returns false at once, leaving the position
+  /// at the next step. Returns true when the epoch finished, and fills `out`.
+  bool run_epoch(const std::atomic<bool>* stop, const std::function<void(const StepReport&)>& on_step,
+                 EpochReport& out) {
+    require(!done(), "training already finished its ", cfg_.epochs, " epochs");
+    loader_.set_epoch(epoch_);
+    model_->set_training(true);
+    const index_t nb = batches_per_epoch();
+    while (batch_ < nb) {
+      if (stop && stop->load()) return false;
+      const auto t0 = std::chrono::steady_clock::now();
+      StepReport r;
+      r.epoch = epoch_;
+      r.batch = batch_;
+      r.batches = nb;
+      r.lr = lr_of(epoch_, batch_);
+      r.loss = step(loader_.batch(batch_), r.lr);
+      const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+      loss_sum_ += r.loss;
+      steps_in_epoch_ += 1;
+      samples_ += static_cast<double>(cfg_.batch_size);
+      seconds_ += dt.count();
+      r.images_per_s = samples_ / std::max(seconds_, 1e-9);
+      ++batch_;
+      ++global_step_;
+      if (on_step) on_step(r);
+      last_lr_ = r.lr;
+    }
+    out.epoch = epoch_;
+    out.loss = loss_sum_ / std::max(1.0, steps_in_epoch_);
+    out.lr = last_lr_;
+    out.seconds = seconds_;
+    out.images_per_s = samples_ / std::max(seconds_, 1e-9);
+    ++epoch_;
+    batch_ = 0;
+    loss_sum_ = steps_in_epoch_ = samples_ = seconds_ = 0;
+    return true;
+  }
+
+  /// A checkpoint of the current position, with `extra` config entries.
+  Checkpoint checkpoint(std::map<std::string, std::string> extra = {}) {
+    std::map<std::string, std::string> cfg = to_strings(cfg_);
+    cfg.insert(extra.begin(), extra.end());
+    cfg["pos.batch"] = std::to_string(batch_);
+    cfg["pos.loss_sum"] = detail::num_str(loss_sum_);
+    cfg["pos.steps"] = detail::num_str(steps_in_epoch_);
+    cfg["pos.samples"] = detail::num_str(samples_);
+    cfg["pos.seconds"] = detail::num_str(seconds_);
+    cfg["pos.last_lr"] = detail::num_str(last_lr_);
+    return make_checkpoint(*model_, opt_.get(), epoch_, global_step_, rng_, std::move(cfg));
+  }
+
+  /// Continues from `ck`, which must come from a run with this configuration.
+  /// Throws ValueError naming the first differing option, ShapeError / IoError
+  /// for a checkpoint that does not fit.
+  void restore(const Checkpoint& ck) {
+    const std::string src = ck.source.empty() ? "checkpoint" : ck.source;
+    for (const auto& [key, value] : to_strings(cfg_)) {
+      const auto it = ck.config.find(key);
+      require(it != ck.config.end() && it->second == value, src, ": was written with ", key, " = ",
+              it == ck.config.end() ? std::string("(none)") : it->second, ", this run has ", value);
+    }
+    auto num = [&](const char* key) {
+      const auto it = ck.config.find(key);
+      require<IoError>(it != ck.config.end(), src, ": checkpoint lacks ", key);
+      return std::stod(it->second);
+    };
+    const auto b = static_cast<std::int64_t>(num("pos.batch"));
+    require<IoError>(ck.epoch >= 0 && ck.epoch <= cfg_.epochs && b >= 0 && b < batches_per_epoch(), src,
+                     ": position (epoch ", ck.epoch, ", batch ", b, ") is outside this run");
+    restore_module(ck, *model_);
+    restore_optimizer(ck, *opt_);
+    rng_.set_state(ck.rng);
+    epoch_ = ck.epoch;
+    batch_ = b;
+    global_step_ = ck.step;
+    loss_sum_ = num("pos.loss_sum");
+    steps_in_epoch_ = num("pos.steps");
+    samples_ = num("pos.samples");
+    seconds_ = num("pos.seconds");
+    last_lr_ = num("pos.last_lr");
+  }
+
+ private:
+  TrainConfig cfg_;
+  data::Loader<T> loader_;
+  std::unique_ptr<SupConModel<T>> supcon_;
+  std::unique_ptr<CEModel<T>> ce_;
+  Module<T>* model_ = nullptr;
+  std::unique_ptr<Optimizer<T>> opt_;
+  LrSchedule sched_;
+  SupConOptions loss_opt_;
+  Rng rng_;
+  std::int64_t epoch_ = 0, batch_ = 0, global_step_ = 0;
+  double loss_sum_ = 0, steps_in_epoch_ = 0, samples_ = 0, seconds_ = 0, last_lr_ = 0;
+
+  // One optimisation step on `b` at rate `lr`; returns the loss.
+  double step(const data::Batch<T>& b, double lr) {
+    opt_->zero_grad();
+    const Tensor<T> out = model_->forward(b.images);
+    LossResult<T> r;
+    if (cfg_.method == Method::ce)
+      r = cross_entropy(out, b.labels);
+    else if (cfg_.method == Method::simclr)
+      r = simclr_loss(out, b.views, loss_opt_);
+    else
+      r = supcon_loss_fused(out, Pairing::from_labels(b.labels), loss_opt_);
+    require(std::isfinite(static_cast<double>(r.value)), "training diverged: the loss is ",
+            static_cast<double>(r.value), " at epoch ", epoch_ + 1, ", batch ", batch_ + 1,
+            " (try a lower --lr)");
+    model_->backward(r.grad);
+    opt_->set_lr(lr);
+    opt_->step();
+    return static_cast<double>(r.value);
+  }
+};
+
+}  // namespace supcon
