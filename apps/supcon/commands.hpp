@@ -14,6 +14,7 @@ void add_compare_command(CLI::App& app, Runner& run);
 void add_jensen_command(CLI::App& app, Runner& run);
 void add_model_command(CLI::App& app, Runner& run);
 void add_forward_command(CLI::App& app, Runner& run);
+void add_gradcheck_command(CLI::App& app, Runner& run);
 void add_train_command(CLI::App& app, Runner& run);
 void add_linear_command(CLI::App& app, Runner& run);
 void add_eval_command(CLI::App& app, Runner& run);

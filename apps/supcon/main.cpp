@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   supcon::cli::add_jensen_command(app, run);
   supcon::cli::add_model_command(app, run);
   supcon::cli::add_forward_command(app, run);
+  supcon::cli::add_gradcheck_command(app, run);
   supcon::cli::add_train_command(app, run);
   supcon::cli::add_linear_command(app, run);
   supcon::cli::add_eval_command(app, run);
