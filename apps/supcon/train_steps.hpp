@@ -61,14 +61,15 @@ inline int report_interrupt(const TrainOutcome& t, std::int64_t batches) {
 /// Result of evaluating one encoder.
 struct EvalOutcome {
   ClassificationMetrics classifier;  ///< linear probe (contrastive) or CE head
+  ClassificationMetrics probe;       ///< linear probe (for CE too: same protocol for every encoder)
   ClassificationMetrics knn;         ///< weighted kNN, top-1 only
   double seconds = 0;
 };
 
-/// Evaluates `m` on `src.test`. The classifier is the CE head for a CE model,
-/// else `probe` when given, else a probe trained here on `src.train` with
-/// `popt` (and written to `probe_out` when not empty). kNN uses the training
-/// features as the bank.
+/// Evaluates `m` on `src.test`: its classifier (the CE head of a CE model,
+/// else the linear probe), the linear probe (loaded from `probe_path` when
+/// given, else trained here on `src.train` with `popt` and written to
+/// `probe_out` when not empty), and kNN with the training features as bank.
 inline EvalOutcome evaluate_model(LoadedModel& m, const DataSource& src, const ProbeOptions& popt,
                                   const std::string& probe_path, const std::string& probe_out,
                                   std::ostream& log) {
@@ -92,13 +93,13 @@ inline EvalOutcome evaluate_model(LoadedModel& m, const DataSource& src, const P
       row += batch.batch_size();
     }
     out.classifier = classification_metrics(logits, test.labels);
-  } else {
-    LinearProbe<float> probe = probe_path.empty()
-                                   ? train_linear_probe(train, classes, popt)
-                                   : load_probe(probe_path, m.encoder().feature_dim(), classes);
-    if (!probe_out.empty()) save_checkpoint(probe_out, probe_checkpoint(probe));
-    out.classifier = classification_metrics(probe.logits(test.features), test.labels);
   }
+  LinearProbe<float> probe = probe_path.empty()
+                                 ? train_linear_probe(train, classes, popt)
+                                 : load_probe(probe_path, m.encoder().feature_dim(), classes);
+  if (!probe_out.empty()) save_checkpoint(probe_out, probe_checkpoint(probe));
+  out.probe = classification_metrics(probe.logits(test.features), test.labels);
+  if (!m.ce) out.classifier = out.probe;
   out.knn = prediction_metrics(knn_predict(train.features, train.labels, test.features, classes),
                                test.labels, classes);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
