@@ -72,7 +72,7 @@ int run_demo(const DemoArgs& a) {
   for (Method method : methods) {
     TrainConfig cfg = base;
     cfg.method = method;
-    // Peak rates of the reference recipe (0.4 CE, 0.5 contrastive at batch 512), scaled to the batch.
+    // The reference peak rates (0.4 CE, 0.5 contrastive) as base rates of the linear scaling rule, x B / 256.
     cfg.lr = (method == Method::ce ? 0.4 : 0.5) * static_cast<double>(cfg.batch_size) / 256.0;
     const std::string dir = a.out + "/" + method_name(method);
     prepare_out_dir(dir);
