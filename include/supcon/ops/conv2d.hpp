@@ -5,7 +5,8 @@
 ///
 /// - `conv2d_forward` / `conv2d_backward`: the fast path. Each image is
 ///   unfolded by im2col into a (C*K*K, OH*OW) matrix and the convolution is
-///   one GEMM with the (OC, C*K*K) weight; OpenMP over the batch.
+///   a GEMM with the (OC, C*K*K) weight; images with small feature maps are
+///   grouped into one wider GEMM; OpenMP over groups of images.
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
 ///
@@ -13,6 +14,7 @@
 /// y is (N, OC, OH, OW) with OH = (H + 2p - K) / s + 1 (likewise OW).
 /// Derivation of the backward: docs/backprop.md, "Convolution as a product".
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -22,11 +24,13 @@
 namespace supcon::ops {
 
 /// Work buffers of the fast path, kept by the caller (e.g. the Conv2d layer)
-/// so that repeated calls reuse their memory: one im2col matrix per thread,
-/// and one partial weight gradient per thread for the backward.
+/// so that repeated calls reuse their memory (fresh pages cost far more than
+/// the arithmetic on them): per thread, one im2col block, one (OC, B*OH*OW)
+/// block of outputs or output gradients, and one partial weight gradient.
 template <class T>
 struct Conv2dWorkspace {
-  Tensor<T> col;      ///< (threads, C*K*K, OH*OW)
+  Tensor<T> col;      ///< (threads, C*K*K, B*OH*OW)
+  Tensor<T> out;      ///< (threads, OC, B*OH*OW)
   Tensor<T> dweight;  ///< (threads, OC, C*K*K)
 };
 
@@ -46,11 +50,24 @@ std::pair<index_t, index_t> conv2d_check(const Tensor<T>& x, const Tensor<T>& we
   return {window_output_size(x.dim(2), K, stride, padding, "conv2d"),
           window_output_size(x.dim(3), K, stride, padding, "conv2d")};
 }
+
+/// Images per GEMM: small feature maps (late layers: 4x4, 8x8) are grouped so
+/// that each product has about 512 columns, which Eigen's blocked kernel runs
+/// near its peak; a single image per product would leave it mostly packing.
+/// Never fewer blocks than threads when the batch allows it.
+inline index_t conv2d_images_per_block(index_t N, index_t P, int threads) {
+  const index_t want = std::max<index_t>(1, (512 + P - 1) / P);
+  const index_t per_thread = std::max<index_t>(1, (N + threads - 1) / threads);
+  return std::min(want, per_thread);
+}
 }  // namespace detail
 
 /// Fast forward. x is (N, C, H, W), weight is (OC, C, K, K), bias (OC,) or null.
 /// y is resized to (N, OC, OH, OW) and assigned:
 ///   y[n] (OC, OH*OW) = weight (OC, C*K*K) * im2col(x[n]) + bias
+/// Blocks of B images are unfolded side by side into one (C*K*K, B*OH*OW)
+/// matrix and multiplied at once; OpenMP over blocks, each GEMM on one thread.
+/// A 1x1 convolution with stride 1 and no padding multiplies x[n] directly.
 template <class T>
 void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg<T>* bias,
                     index_t stride, index_t padding, Tensor<T>& y, Conv2dWorkspace<T>& ws) {
@@ -58,22 +75,40 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
   const index_t OH = ohw.first, OW = ohw.second;
   const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const index_t OC = weight.dim(0), K = weight.dim(2), CKK = C * K * K, P = OH * OW;
+  const int threads = max_threads();
+  const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
+  const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;  // x[n] is its own im2col
   y.resize({N, OC, OH, OW});
-  ws.col.resize({max_threads(), CKK, P});
+  if (!direct) ws.col.resize({threads, CKK, B * P});
+  if (B > 1) ws.out.resize({threads, OC, B * P});
   const ConstMatrixMap<T> w(weight.data(), OC, CKK);
 #pragma omp parallel for schedule(static)
-  for (index_t n = 0; n < N; ++n) {
-    T* col = ws.col.data() + thread_index() * CKK * P;
-    im2col(x.data() + n * C * H * W, C, H, W, K, stride, padding, OH, OW, col);
-    MatrixMap<T> yn(y.data() + n * OC * P, OC, P);
-    yn.noalias() = w * ConstMatrixMap<T>(col, CKK, P);
-    if (bias) yn.colwise() += bias->vec();
+  for (index_t blk = 0; blk < blocks; ++blk) {
+    const int t = thread_index();
+    const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
+    const T* col = x.data() + n0 * C * H * W;
+    if (!direct) {
+      T* buf = ws.col.data() + t * CKK * B * P;
+      for (index_t b = 0; b < nb; ++b)
+        detail::im2col_ld(x.data() + (n0 + b) * C * H * W, C, H, W, K, stride, padding, OH, OW,
+                          buf + b * P, L);
+      col = buf;
+    }
+    // one image: the product lands in y[n] itself; several: in the block, then scattered
+    T* out = B == 1 ? y.data() + n0 * OC * P : ws.out.data() + t * OC * B * P;
+    MatrixMap<T> yb(out, OC, L);
+    yb.noalias() = w * ConstMatrixMap<T>(col, CKK, L);
+    for (index_t b = 0; b < nb; ++b) {
+      MatrixMap<T> yn(y.data() + (n0 + b) * OC * P, OC, P);
+      if (B > 1) yn = yb.middleCols(b * P, P);
+      if (bias) yn.colwise() += bias->vec();
+    }
   }
 }
 
 /// Fast backward. dy is (N, OC, OH, OW); x and weight as in the forward.
 /// dx is resized to x's shape and ASSIGNED; dweight (OC, C, K, K) and
-/// dbias (OC,) (when not null) are ACCUMULATED.
+/// dbias (OC,) (when not null) are ACCUMULATED. Same blocks as the forward.
 template <class T>
 void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
                      index_t stride, index_t padding, Tensor<T>& dx, Tensor<T>& dweight,
@@ -87,25 +122,49 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
   require<ShapeError>(dweight.shape() == weight.shape(), "conv2d_backward: dweight has shape ",
                       shape_str(dweight.shape()), ", expected ", shape_str(weight.shape()));
   const int threads = max_threads();
+  const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
+  const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;
   dx.resize(x.shape());
-  dx.zero();  // col2im accumulates
-  ws.col.resize({threads, CKK, P});
+  if (!direct) ws.col.resize({threads, CKK, B * P});
+  if (B > 1) ws.out.resize({threads, OC, B * P});
   ws.dweight.resize({threads, OC, CKK});
   ws.dweight.zero();
   const ConstMatrixMap<T> w(weight.data(), OC, CKK);
 #pragma omp parallel for schedule(static)
-  for (index_t n = 0; n < N; ++n) {
+  for (index_t blk = 0; blk < blocks; ++blk) {
     const int t = thread_index();
-    T* col = ws.col.data() + t * CKK * P;
-    const ConstMatrixMap<T> dyn(dy.data() + n * OC * P, OC, P);
-    // forward: y[n] = W col  =>  dW += dy[n] col^T  and  dcol = W^T dy[n]
-    im2col(x.data() + n * C * H * W, C, H, W, K, stride, padding, OH, OW, col);
-    MatrixMap<T> col_mat(col, CKK, P);
-    MatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK).noalias() +=
-        dyn * col_mat.transpose();
-    col_mat.noalias() = w.transpose() * dyn;  // the column buffer now holds dcol
-    // forward: col = im2col(x[n])  =>  dx[n] = col2im(dcol)
-    col2im(col, C, H, W, K, stride, padding, OH, OW, dx.data() + n * C * H * W);
+    const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
+    MatrixMap<T> dw_t(ws.dweight.data() + t * OC * CKK, OC, CKK);
+    // dy of the block as one (OC, B*P) matrix
+    const T* dyb = dy.data() + n0 * OC * P;
+    if (B > 1) {
+      T* buf = ws.out.data() + t * OC * B * P;
+      for (index_t b = 0; b < nb; ++b)
+        MatrixMap<T>(buf, OC, L).middleCols(b * P, P) =
+            ConstMatrixMap<T>(dy.data() + (n0 + b) * OC * P, OC, P);
+      dyb = buf;
+    }
+    const ConstMatrixMap<T> dy_mat(dyb, OC, L);
+    if (direct) {
+      // forward: y[n] = W x[n]  =>  dW += dy[n] x[n]^T  and  dx[n] = W^T dy[n]
+      const ConstMatrixMap<T> x_mat(x.data() + n0 * C * P, C, P);
+      dw_t.noalias() += dy_mat * x_mat.transpose();
+      MatrixMap<T>(dx.data() + n0 * C * P, C, P).noalias() = w.transpose() * dy_mat;
+      continue;
+    }
+    // forward: y_block = W col  =>  dW += dy_block col^T  and  dcol = W^T dy_block
+    T* col = ws.col.data() + t * CKK * B * P;
+    for (index_t b = 0; b < nb; ++b)
+      detail::im2col_ld(x.data() + (n0 + b) * C * H * W, C, H, W, K, stride, padding, OH, OW,
+                        col + b * P, L);
+    MatrixMap<T> col_mat(col, CKK, L);
+    dw_t.noalias() += dy_mat * col_mat.transpose();
+    col_mat.noalias() = w.transpose() * dy_mat;  // the column buffer now holds dcol
+    // forward: col = im2col(x[n])  =>  dx[n] = col2im(dcol); zeroed here, by the thread that fills it
+    T* dxb = dx.data() + n0 * C * H * W;
+    std::fill(dxb, dxb + nb * C * H * W, T(0));
+    for (index_t b = 0; b < nb; ++b)
+      detail::col2im_ld(col + b * P, L, C, H, W, K, stride, padding, OH, OW, dxb + b * C * H * W);
   }
   MatrixMap<T> dw(dweight.data(), OC, CKK);
   for (int t = 0; t < threads; ++t) dw += ConstMatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK);

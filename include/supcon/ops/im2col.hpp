@@ -31,6 +31,69 @@ inline index_t window_output_size(index_t in, index_t kernel, index_t stride, in
   return (in + 2 * padding - kernel) / stride + 1;
 }
 
+namespace detail {
+/// Output positions [lo, hi) of one axis whose input index o*s - p + i lies in
+/// [0, n): the rest read padding. Lets the copy loops run without a branch.
+inline void window_valid_range(index_t n, index_t out, index_t stride, index_t padding, index_t i,
+                               index_t& lo, index_t& hi) {
+  const index_t first = padding - i;  // o*s >= first  and  o*s <= n - 1 + first
+  lo = first <= 0 ? 0 : (first + stride - 1) / stride;
+  hi = (n - 1 + first) < 0 ? 0 : (n - 1 + first) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
+}
+
+/// im2col into a matrix whose rows are `ld` apart (ld >= OH*OW), so that the
+/// columns of several images can sit side by side in one (C*K*K, B*OH*OW) block.
+template <class T>
+void im2col_ld(const T* x, index_t C, index_t H, index_t W, index_t K, index_t stride,
+               index_t padding, index_t OH, index_t OW, T* col, index_t ld) {
+  for (index_t c = 0; c < C; ++c)
+    for (index_t i = 0; i < K; ++i) {
+      index_t oh_lo, oh_hi;
+      window_valid_range(H, OH, stride, padding, i, oh_lo, oh_hi);
+      for (index_t j = 0; j < K; ++j) {
+        T* row = col + ((c * K + i) * K + j) * ld;
+        index_t ow_lo, ow_hi;
+        window_valid_range(W, OW, stride, padding, j, ow_lo, ow_hi);
+        std::fill(row, row + oh_lo * OW, T(0));
+        for (index_t oh = oh_lo; oh < oh_hi; ++oh) {
+          const T* in = x + (c * H + oh * stride - padding + i) * W - padding + j;
+          T* out = row + oh * OW;
+          std::fill(out, out + ow_lo, T(0));
+          if (stride == 1)
+            std::copy(in + ow_lo, in + ow_hi, out + ow_lo);
+          else
+            for (index_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * stride];
+          std::fill(out + ow_hi, out + OW, T(0));
+        }
+        std::fill(row + oh_hi * OW, row + OH * OW, T(0));
+      }
+    }
+}
+
+/// col2im from a matrix whose rows are `ld` apart; dx is accumulated.
+template <class T>
+void col2im_ld(const T* col, index_t ld, index_t C, index_t H, index_t W, index_t K,
+               index_t stride, index_t padding, index_t OH, index_t OW, T* dx) {
+  for (index_t c = 0; c < C; ++c)
+    for (index_t i = 0; i < K; ++i) {
+      index_t oh_lo, oh_hi;
+      window_valid_range(H, OH, stride, padding, i, oh_lo, oh_hi);
+      for (index_t j = 0; j < K; ++j) {
+        const T* row = col + ((c * K + i) * K + j) * ld;
+        index_t ow_lo, ow_hi;
+        window_valid_range(W, OW, stride, padding, j, ow_lo, ow_hi);
+        for (index_t oh = oh_lo; oh < oh_hi; ++oh) {
+          const T* in = row + oh * OW;
+          T* out = dx + (c * H + oh * stride - padding + i) * W - padding + j;
+          for (index_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * stride] += in[ow];
+        }
+      }
+    }
+}
+}  // namespace detail
+
 /// Unfolds one image into columns.
 /// x is (C, H, W) at `x`; col is (C*K*K, OH*OW) at `col`, assigned:
 ///   col[(c*K + i)*K + j, oh*OW + ow] = x[c, oh*s - p + i, ow*s - p + j]  (0 in the padding)
@@ -39,24 +102,7 @@ inline index_t window_output_size(index_t in, index_t kernel, index_t stride, in
 template <class T>
 void im2col(const T* x, index_t C, index_t H, index_t W, index_t K, index_t stride,
             index_t padding, index_t OH, index_t OW, T* col) {
-  for (index_t c = 0; c < C; ++c)
-    for (index_t i = 0; i < K; ++i)
-      for (index_t j = 0; j < K; ++j) {
-        T* row = col + ((c * K + i) * K + j) * OH * OW;
-        for (index_t oh = 0; oh < OH; ++oh) {
-          const index_t ih = oh * stride - padding + i;
-          T* out = row + oh * OW;
-          if (ih < 0 || ih >= H) {
-            std::fill(out, out + OW, T(0));
-            continue;
-          }
-          const T* in = x + (c * H + ih) * W;
-          for (index_t ow = 0; ow < OW; ++ow) {
-            const index_t iw = ow * stride - padding + j;
-            out[ow] = (iw >= 0 && iw < W) ? in[iw] : T(0);
-          }
-        }
-      }
+  detail::im2col_ld(x, C, H, W, K, stride, padding, OH, OW, col, OH * OW);
 }
 
 /// Folds columns back into an image, the adjoint of im2col: every column entry
@@ -65,21 +111,7 @@ void im2col(const T* x, index_t C, index_t H, index_t W, index_t K, index_t stri
 template <class T>
 void col2im(const T* col, index_t C, index_t H, index_t W, index_t K, index_t stride,
             index_t padding, index_t OH, index_t OW, T* dx) {
-  for (index_t c = 0; c < C; ++c)
-    for (index_t i = 0; i < K; ++i)
-      for (index_t j = 0; j < K; ++j) {
-        const T* row = col + ((c * K + i) * K + j) * OH * OW;
-        for (index_t oh = 0; oh < OH; ++oh) {
-          const index_t ih = oh * stride - padding + i;
-          if (ih < 0 || ih >= H) continue;
-          const T* in = row + oh * OW;
-          T* out = dx + (c * H + ih) * W;
-          for (index_t ow = 0; ow < OW; ++ow) {
-            const index_t iw = ow * stride - padding + j;
-            if (iw >= 0 && iw < W) out[iw] += in[ow];
-          }
-        }
-      }
+  detail::col2im_ld(col, OH * OW, C, H, W, K, stride, padding, OH, OW, dx);
 }
 
 namespace detail {
