@@ -13,6 +13,7 @@
 /// the batch ones. Backward of training mode has three terms (through xhat,
 /// the mean and the variance): docs/backprop.md, "Batch normalisation".
 
+#include <algorithm>
 #include <cmath>
 
 #include "supcon/core/tensor.hpp"
@@ -51,30 +52,28 @@ void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const 
   const double M = static_cast<double>(N * S);
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
-    // Two passes (mean, then centred squares) in double: no cancellation.
-    double sum = 0;
+    // One pass over the channel for the sums of d = x - x0 and d^2, with x0 its
+    // first value: shifting by a value of the channel keeps E[d^2] - E[d]^2
+    // free of cancellation. Each (n, c) slice is summed vectorised, the slices
+    // in double.
+    const T x0 = x[c * S];
+    double sum = 0, sq = 0;
     for (index_t n = 0; n < N; ++n) {
-      const T* xs = x.data() + (n * C + c) * S;
-      for (index_t s = 0; s < S; ++s) sum += xs[s];
+      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S);
+      sum += static_cast<double>((xs.array() - x0).sum());
+      sq += static_cast<double>((xs.array() - x0).square().sum());
     }
-    const double mu = sum / M;
-    double sq = 0;
-    for (index_t n = 0; n < N; ++n) {
-      const T* xs = x.data() + (n * C + c) * S;
-      for (index_t s = 0; s < S; ++s) sq += (xs[s] - mu) * (xs[s] - mu);
-    }
-    const double v = sq / M;
+    const double dmean = sum / M;
+    const double mu = x0 + dmean, v = std::max(0.0, sq / M - dmean * dmean);
     mean[c] = static_cast<T>(mu);
     var[c] = static_cast<T>(v);
     // y = weight * (x - mean) * invstd + bias = scale * x + shift
     const double invstd = 1.0 / std::sqrt(v + eps);
     const T scale = static_cast<T>(weight[c] * invstd);
     const T shift = static_cast<T>(bias[c] - mu * weight[c] * invstd);
-    for (index_t n = 0; n < N; ++n) {
-      const T* xs = x.data() + (n * C + c) * S;
-      T* ys = y.data() + (n * C + c) * S;
-      for (index_t s = 0; s < S; ++s) ys[s] = scale * xs[s] + shift;
-    }
+    for (index_t n = 0; n < N; ++n)
+      VectorMap<T>(y.data() + (n * C + c) * S, S).array() =
+          scale * ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() + shift;
   }
 }
 
@@ -130,31 +129,29 @@ void batchnorm_backward_train(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   const double M = static_cast<double>(N * S);
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
-    const double mu = mean[c], invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    const T mu = mean[c];
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
     // forward: y = weight * xhat + bias  =>  dbias = sum dy, dweight = sum dy * xhat
-    double sum_dy = 0, sum_dy_xhat = 0;
+    // (xhat = (x - mean) invstd, so the second sum is invstd * sum dy (x - mean))
+    double sum_dy = 0, sum_dy_xc = 0;
     for (index_t n = 0; n < N; ++n) {
-      const T* xs = x.data() + (n * C + c) * S;
-      const T* gs = dy.data() + (n * C + c) * S;
-      for (index_t s = 0; s < S; ++s) {
-        sum_dy += gs[s];
-        sum_dy_xhat += gs[s] * (xs[s] - mu) * invstd;
-      }
+      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S), gs(dy.data() + (n * C + c) * S, S);
+      sum_dy += static_cast<double>(gs.sum());
+      sum_dy_xc += static_cast<double>((gs.array() * (xs.array() - mu)).sum());
     }
+    const double sum_dy_xhat = invstd * sum_dy_xc;
     dbias[c] += static_cast<T>(sum_dy);
     dweight[c] += static_cast<T>(sum_dy_xhat);
-    // forward: xhat = (x - mean) invstd, mean and var depend on every x of the channel
+    // forward: xhat = (x - mean) invstd, mean and var depend on every x of the channel:
+    //   dx = invstd (w g - mean(w g) - xhat mean(w g xhat)) = a g + k (x - mean) + b
     const double w = weight[c];
     const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
-    for (index_t n = 0; n < N; ++n) {
-      const T* xs = x.data() + (n * C + c) * S;
-      const T* gs = dy.data() + (n * C + c) * S;
-      T* dxs = dx.data() + (n * C + c) * S;
-      for (index_t s = 0; s < S; ++s) {
-        const double xhat = (xs[s] - mu) * invstd;
-        dxs[s] = static_cast<T>(invstd * (w * gs[s] - mean_g - xhat * mean_g_xhat));
-      }
-    }
+    const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
+            b = static_cast<T>(-invstd * mean_g);
+    for (index_t n = 0; n < N; ++n)
+      VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
+          a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +
+          k * (ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() - mu) + b;
   }
 }
 
