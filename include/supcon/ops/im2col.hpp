@@ -87,7 +87,10 @@ void col2im_ld(const T* col, index_t ld, index_t C, index_t H, index_t W, index_
         for (index_t oh = oh_lo; oh < oh_hi; ++oh) {
           const T* in = row + oh * OW;
           T* out = dx + (c * H + oh * stride - padding + i) * W - padding + j;
-          for (index_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * stride] += in[ow];
+          if (stride == 1)  // contiguous: a loop the compiler vectorises
+            for (index_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] += in[ow];
+          else
+            for (index_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * stride] += in[ow];
         }
       }
     }
