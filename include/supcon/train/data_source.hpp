@@ -6,7 +6,7 @@
 ///   mnist           IDX files in --data-dir
 ///   cifar10         CIFAR-10 binary version in --data-dir
 ///   cifar100        CIFAR-100 binary version in --data-dir (fine labels)
-///   folder:PATH     PATH/train/<class>/* and PATH/test/<class>/* image files
+///   folder:PATH     PATH/train/CLASS/* and PATH/test/CLASS/* image files
 ///
 /// Every loader refuses missing or malformed files with an IoError naming the
 /// file (and, for Fashion-MNIST, the package to install).

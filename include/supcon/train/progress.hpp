@@ -1,6 +1,6 @@
 #pragma once
 /// \file progress.hpp
-/// A one-line progress bar for long work, redrawn in place with '\r':
+/// A one-line progress bar for long work, redrawn in place with a carriage return:
 ///
 ///     epoch 3/10 [########--------]  52%  81/156  ETA 1m12s  loss 4.712  lr 0.231  512 img/s
 ///
