@@ -28,12 +28,14 @@ struct Row {
   MetricsLog log{run_log_columns()};
 };
 
-// Whether `dir` holds a checkpoint of exactly `cfg` (so training resumes).
-bool has_checkpoint_of(const std::string& dir, const TrainConfig& cfg) {
+// Whether `dir` holds a checkpoint of exactly `cfg` on `data` (so training resumes).
+bool has_checkpoint_of(const std::string& dir, const TrainConfig& cfg, const DataArgs& data) {
   const std::string path = dir + "/checkpoint.ckpt";
   if (!data::file_exists(path)) return false;
   const Checkpoint ck = load_checkpoint(path);  // a damaged file is an error, not a silent restart
-  for (const auto& [k, v] : to_strings(cfg)) {
+  std::map<std::string, std::string> want = to_strings(cfg);
+  for (const auto& kv : data_strings(data)) want.insert(kv);
+  for (const auto& [k, v] : want) {
     const auto it = ck.config.find(k);
     if (it == ck.config.end() || it->second != v) return false;
   }
@@ -76,7 +78,7 @@ int run_demo(const DemoArgs& a) {
     cfg.lr = (method == Method::ce ? 0.4 : 0.5) * static_cast<double>(cfg.batch_size) / 256.0;
     const std::string dir = a.out + "/" + method_name(method);
     prepare_out_dir(dir);
-    const bool resume = has_checkpoint_of(dir, cfg);
+    const bool resume = has_checkpoint_of(dir, cfg, data);
     std::cout << "== " << method_name(method) << (resume ? " (resuming from " + dir + ")" : "")
               << std::endl;
     const auto m0 = std::chrono::steady_clock::now();

@@ -55,3 +55,11 @@ if(SUPCON_BASH)
   set_tests_properties(cli_train_interrupt PROPERTIES PASS_REGULAR_EXPRESSION "interrupted and saved"
                        ENVIRONMENT "OMP_NUM_THREADS=2" TIMEOUT 300)
 endif()
+
+# The main job on the tiny data: the table and report.html; run again, it
+# resumes each method from its finished checkpoint instead of retraining.
+set(TINY_DEMO demo --data mnist --data-dir ${TD} --width 2 --epochs 1 --batch-size 32 --out ${TOUT}/demo)
+supcon_cli_test(demo_tiny "\\| ce \\| CE head \\|.*\\| supcon \\| linear probe \\|.*wrote .*report.html" ${TINY_DEMO})
+supcon_cli_test(demo_resumes "== ce \\(resuming from .*== supcon \\(resuming from .*report.html" ${TINY_DEMO})
+set_tests_properties(cli_demo_tiny PROPERTIES FIXTURES_SETUP demo_tiny)
+set_tests_properties(cli_demo_resumes PROPERTIES FIXTURES_REQUIRED demo_tiny)

@@ -95,6 +95,7 @@ RunResult train_run(Trainer<T>& tr, const RunOptions& opt) {
     require<IoError>(it != opt.resume_from->config.end(), opt.resume_from->source,
                      ": checkpoint has no metrics log");
     log.load_csv(it->second, opt.resume_from->source);
+    if (log.size() > 0) res.last_loss = log.column("loss").back();
   }
   auto save = [&] {
     std::map<std::string, std::string> extra = opt.config;
