@@ -11,9 +11,11 @@
 #include <supcon/losses/cross_entropy.hpp>
 #include <supcon/losses/supcon_reference.hpp>
 
+#include "cuda_common.hpp"
 #include "losses_common.hpp"
 
 using namespace supcon;
+using cuda_test::fused_options;
 using losses_test::random_features;
 
 namespace {
@@ -91,7 +93,7 @@ LossResult<double> emulate_naive(const Tensor<double>& f, const Pairing& pairing
   out.grad = Tensor<double>({N, lay.dim});
   for (index_t i = 0; i < A; ++i) {
     for (index_t k = 0; k < N; ++k) s[static_cast<std::size_t>(k)] = dot_over_tau(f, i, k, inv_tau);
-    auto role = [&](std::int64_t k) { return cuda::role_of(i, k, lay.batch, lay.sample_class.data(), table); };
+    const cuda::RowRoles role{i, lay.batch, lay.sample_class.data(), table};
     unscaled[static_cast<std::size_t>(i)] = cuda::naive_row(s.data(), N, role, opt.denominator,
                                                             opt.summation == Summation::outside, w, g.data());
     for (index_t k = 0; k < N; ++k)
@@ -100,20 +102,7 @@ LossResult<double> emulate_naive(const Tensor<double>& f, const Pairing& pairing
         out.grad(i, d) += g[static_cast<std::size_t>(k)] * f(k, d) * inv_tau;
       }
   }
-  for (index_t i = 0; i < A; ++i) {
-    out.per_anchor.push_back(opt.temperature / opt.base_temperature * unscaled[static_cast<std::size_t>(i)]);
-    out.value += w * unscaled[static_cast<std::size_t>(i)];
-  }
-  return out;
-}
-
-// The options the fused kernels support: labels, no cap, denominators all and
-// only_negatives (a subset of the combinations every loss is tested with).
-std::vector<SupConOptions> fused_options() {
-  std::vector<SupConOptions> out;
-  for (const losses_test::Combo& c : losses_test::all_combos())
-    if (c.views == 1 && !c.mask && c.opt.positives_cap < 0 && c.opt.denominator != Denominator::one_positive)
-      out.push_back(c.opt);
+  cuda::fill_loss_result(lay, opt, unscaled, out);
   return out;
 }
 

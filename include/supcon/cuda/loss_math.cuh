@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "supcon/losses/supcon_layout.hpp"
 #include "supcon/losses/supcon_options.hpp"
@@ -89,6 +90,15 @@ SUPCON_HD inline Role role_of(std::int64_t i, std::int64_t k, std::int64_t batch
   if (sample_role != nullptr) return sample_role[(i % batch) * batch + k % batch];
   return classes[i % batch] == classes[k % batch] ? Role::positive : Role::negative;
 }
+
+/// role_of for the contrast rows of one anchor row i, as a callable for naive_row.
+struct RowRoles {
+  std::int64_t i;
+  std::int64_t batch;
+  const std::int32_t* classes;
+  const Role* sample_role;
+  SUPCON_HD Role operator()(std::int64_t k) const { return role_of(i, k, batch, classes, sample_role); }
+};
 
 /// What one anchor row gathers in a single sweep over its contrast rows.
 template <class T>
@@ -249,6 +259,24 @@ SUPCON_HD T cross_entropy_row(const T* z, std::int64_t c_count, std::int64_t y, 
     g[c] = (exp(z[c] - zmax) / sum - q) * inv_n;
   }
   return log(sum) - qz;  // sum_c q_c = 1, so the shift by zmax cancels
+}
+
+/// Host side: fills `out` from the layout and the unscaled per-anchor losses
+/// (value = w * sum, per_anchor = (T / base_T) * L(i), positives and counts).
+template <class T>
+void fill_loss_result(const detail::ContrastLayout& lay, const SupConOptions& opt, const std::vector<T>& unscaled,
+                      LossResult<T>& out) {
+  const T w = static_cast<T>(detail::anchor_weight(lay, opt));
+  const T scale = static_cast<T>(opt.temperature / opt.base_temperature);
+  out.value = 0;
+  out.per_anchor.resize(unscaled.size());
+  for (std::size_t i = 0; i < unscaled.size(); ++i) {
+    out.value += w * unscaled[i];
+    out.per_anchor[i] = scale * unscaled[i];
+  }
+  out.positives = lay.positives;
+  out.anchors = lay.anchors;
+  out.anchors_with_positives = lay.anchors_with_positives;
 }
 
 }  // namespace supcon::cuda
