@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The GPU check, in one go and without network: configures with the
+# header-only dependencies taken from a folder (tools/vendor-deps.sh fills it
+# on a machine that has them), builds the CUDA tests and bench_gpu_loss, runs
+# the tests, times the fused loss and the PyTorch peer on the same GPU, and
+# prints a short table last.
+#
+#   bench/gpu/run.sh [DEPS_DIR]          default DEPS_DIR: .deps
+#
+# Environment: PYTHON (default python3, needs torch with CUDA), SUPCON_GPU_N
+# (comma-separated sizes), SUPCON_GPU_BUDGET_S (seconds per size the benchmark
+# may predict before it skips one, default 120), CMAKE_CUDA_ARCHITECTURES
+# (default 80;90), BUILD_DIR (default build-gpu).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+deps=${1:-$root/.deps}
+if [[ ! -d "$deps" ]]; then
+  echo "run.sh: no dependency folder $deps (make it with tools/vendor-deps.sh on a machine that has the packages)" >&2
+  exit 2
+fi
+deps=$(cd "$deps" && pwd)
+build=${BUILD_DIR:-$root/build-gpu}
+out=$build/gpu-results
+sizes=${SUPCON_GPU_N:-4096,16384,65536,262144,1048576}
+python=${PYTHON:-python3}
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+arch=()
+[[ -n "${CMAKE_CUDA_ARCHITECTURES:-}" ]] && arch=(-DCMAKE_CUDA_ARCHITECTURES="$CMAKE_CUDA_ARCHITECTURES")
+
+set -e
+echo "== configure ($build, dependencies from $deps)"
+cmake -S "$root" -B "$build" "${generator[@]}" "${arch[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DSUPCON_DEPS_DIR="$deps" -DSUPCON_CUDA=ON -DSUPCON_BUILD_GPU_BENCH=ON \
+  -DSUPCON_BUILD_CLI=OFF -DSUPCON_BUILD_EXAMPLES=OFF -DSUPCON_BUILD_BENCHMARKS=OFF
+echo "== build"
+cmake --build "$build" -j"$(nproc)" --target test_cuda_math test_cuda_losses bench_gpu_loss
+set +e
+mkdir -p "$out"
+
+echo "== CUDA tests"
+ctest --test-dir "$build" -R '^cuda_' --output-on-failure
+tests_rc=$?
+
+echo "== fused loss (bench_gpu_loss)"
+"$build/bench/gpu/bench_gpu_loss" --n "$sizes" --budget-s "${SUPCON_GPU_BUDGET_S:-120}" --csv "$out/fused.csv"
+echo "== PyTorch peer"
+"$python" "$root/bench/gpu/pytorch_peer.py" --n "$sizes" --json "$out/torch.json"
+
+"$python" - "$out/fused.csv" "$out/torch.json" "$tests_rc" <<'PY'
+import csv, json, os, sys
+fused = {int(r["n"]): r for r in csv.DictReader(open(sys.argv[1]))} if os.path.exists(sys.argv[1]) else {}
+torch = {r["n"]: r for r in json.load(open(sys.argv[2]))} if os.path.exists(sys.argv[2]) else {}
+def num(x):
+    try:
+        v = float(x)
+        return v if v >= 0 else None
+    except (TypeError, ValueError):
+        return None
+def cell(v, fmt):
+    return fmt.format(v) if v is not None else "-".rjust(len(fmt.format(0.0)))
+print()
+print("CUDA tests: " + ("passed" if sys.argv[3] == "0" else "FAILED (see above)"))
+print(f"{'N':>9} | {'fused ms':>9} | {'floor ms':>9} | {'x floor':>7} | {'fused GB':>8} | {'torch ms':>9} | {'torch GB':>8} | {'torch/fused':>11}")
+for n in sorted(set(fused) | set(torch)):
+    f, t = fused.get(n, {}), torch.get(n, {})
+    fm, fl, fg = num(f.get("fused_ms")), num(f.get("floor_ms")), num(f.get("mem_gb"))
+    tm, tg = num(t.get("ms")), num(t.get("peak_gb"))
+    note = " ".join(x for x in (f.get("note") or "", t.get("note") or "") if x)
+    print(f"{n:>9} | {cell(fm, '{:9.2f}')} | {cell(fl, '{:9.2f}')} | {cell(fm / fl if fm and fl else None, '{:7.2f}')}"
+          f" | {cell(fg, '{:8.3f}')} | {cell(tm, '{:9.2f}')} | {cell(tg, '{:8.3f}')}"
+          f" | {cell(tm / fm if tm and fm else None, '{:11.2f}')} {note}")
+PY
+exit "$tests_rc"
