@@ -11,6 +11,7 @@ warm-up), peak_gb (torch.cuda.max_memory_allocated), or note = "OOM".
 import argparse
 import json
 import statistics
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +61,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json")
     args = ap.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit(f"pytorch_peer: torch {torch.__version__} sees no CUDA device")
     dev = torch.device("cuda")
     print(f"device: {torch.cuda.get_device_name(dev)}, torch {torch.__version__}", flush=True)
     results = []

@@ -11,6 +11,8 @@
 # (comma-separated sizes), SUPCON_GPU_BUDGET_S (seconds per size the benchmark
 # may predict before it skips one, default 120), CMAKE_CUDA_ARCHITECTURES
 # (default 80;90), BUILD_DIR (default build-gpu).
+# Exit status: 0 when the CUDA tests pass, 1 when one fails, 3 when they were
+# skipped (no CUDA device), 2 for a missing dependency folder.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 deps=${1:-$root/.deps}
@@ -39,15 +41,24 @@ set +e
 mkdir -p "$out"
 
 echo "== CUDA tests"
-ctest --test-dir "$build" -R '^cuda_' --output-on-failure
-tests_rc=$?
+ctest --test-dir "$build" -R '^cuda_' --output-on-failure | tee "$out/ctest.log"
+tests_rc=${PIPESTATUS[0]}
+tests="passed"
+if [[ $tests_rc != 0 ]]; then
+  tests="FAILED (see above)"
+  tests_rc=1
+elif grep -q 'Skipped' "$out/ctest.log"; then
+  tests="SKIPPED: no CUDA device"
+  tests_rc=3
+fi
 
+rm -f "$out/fused.csv" "$out/torch.json"  # no stale figures in the table
 echo "== fused loss (bench_gpu_loss)"
 "$build/bench/gpu/bench_gpu_loss" --n "$sizes" --budget-s "${SUPCON_GPU_BUDGET_S:-120}" --csv "$out/fused.csv"
 echo "== PyTorch peer"
 "$python" "$root/bench/gpu/pytorch_peer.py" --n "$sizes" --json "$out/torch.json"
 
-"$python" - "$out/fused.csv" "$out/torch.json" "$tests_rc" <<'PY'
+"$python" - "$out/fused.csv" "$out/torch.json" "$tests" <<'PY'
 import csv, json, os, sys
 fused = {int(r["n"]): r for r in csv.DictReader(open(sys.argv[1]))} if os.path.exists(sys.argv[1]) else {}
 torch = {r["n"]: r for r in json.load(open(sys.argv[2]))} if os.path.exists(sys.argv[2]) else {}
@@ -60,8 +71,10 @@ def num(x):
 def cell(v, fmt):
     return fmt.format(v) if v is not None else "-".rjust(len(fmt.format(0.0)))
 print()
-print("CUDA tests: " + ("passed" if sys.argv[3] == "0" else "FAILED (see above)"))
+print("CUDA tests: " + sys.argv[3])
 print(f"{'N':>9} | {'fused ms':>9} | {'floor ms':>9} | {'x floor':>7} | {'fused GB':>8} | {'torch ms':>9} | {'torch GB':>8} | {'torch/fused':>11}")
+if not fused and not torch:
+    print("(no timings: see the errors above)")
 for n in sorted(set(fused) | set(torch)):
     f, t = fused.get(n, {}), torch.get(n, {})
     fm, fl, fg = num(f.get("fused_ms")), num(f.get("floor_ms")), num(f.get("mem_gb"))
