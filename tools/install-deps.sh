@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages supcon needs, skipping those already present.
 set -euo pipefail
 packages=(build-essential cmake libeigen3-dev catch2 libcli11-dev nlohmann-json3-dev
-          libbenchmark-dev doxygen graphviz libstb-dev zlib1g-dev dataset-fashion-mnist)
+          libbenchmark-dev doxygen graphviz libstb-dev zlib1g-dev dataset-fashion-mnist
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

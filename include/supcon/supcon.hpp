@@ -22,6 +22,8 @@
 #include "supcon/data/image_ops.hpp"
 #include "supcon/data/loader.hpp"
 #include "supcon/data/randaugment.hpp"
+#include "supcon/dist/communicator.hpp"
+#include "supcon/dist/global_loss.hpp"
 #include "supcon/layers/activation.hpp"
 #include "supcon/layers/batchnorm.hpp"
 #include "supcon/layers/common.hpp"

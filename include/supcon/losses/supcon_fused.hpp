@@ -118,14 +118,26 @@ void transpose_into(const T* a, index_t rows, index_t cols, T* t) {
         for (index_t j = j0; j < std::min(cols, j0 + 16); ++j) t[j * rows + i] = a[i * cols + j];
 }
 
-/// Strips of R anchor rows against all N contrast rows: the three products
-/// of the loss, for every option. Assigns unscaled[i] = L(i) and accumulates
-/// dvalue/dF into grad (zero on entry).
+/// Strips of at most R anchor rows against all N contrast rows: the three
+/// products of the loss, for every option. The anchors are the rows of
+/// `ranges` (all A anchors: one range [0, A)); unscaled[j] = L(i) of the j-th
+/// of them is assigned, and dvalue/dF accumulated into grad (zero on entry).
 template <class T>
 void fused_strips(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOptions& opt, index_t R,
-                  std::vector<T>& unscaled, T* grad) {
-  const index_t N = lay.n, A = lay.anchors, D = lay.dim;
-  const index_t blocks = (A + R - 1) / R;
+                  const std::vector<RowRange>& ranges, std::vector<T>& unscaled, T* grad) {
+  const index_t N = lay.n, D = lay.dim;
+  // strips: (first row, rows, index of the first row among the anchors)
+  struct Strip {
+    index_t i0, r, j0;
+  };
+  std::vector<Strip> strips;
+  index_t j0 = 0;
+  for (const RowRange& rg : ranges)
+    for (index_t i0 = rg.begin; i0 < rg.end; i0 += R) {
+      strips.push_back({i0, std::min(R, rg.end - i0), j0});
+      j0 += strips.back().r;
+    }
+  const index_t blocks = static_cast<index_t>(strips.size());
   const int threads = blocks > 1 ? max_threads() : 1;
   const T inv_tau = static_cast<T>(1.0 / opt.temperature);
   const T w = static_cast<T>(anchor_weight(lay, opt) / opt.temperature);
@@ -139,7 +151,8 @@ void fused_strips(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOp
     T* e = pos + N;
 #pragma omp for schedule(dynamic)
     for (index_t blk = 0; blk < blocks; ++blk) {
-      const index_t i0 = blk * R, r = std::min(R, A - i0);
+      const Strip& st = strips[static_cast<std::size_t>(blk)];
+      const index_t i0 = st.i0, r = st.r;
       MatrixMap<T> S(ws.strip[t].data(), r, N);
       const ConstMatrixMap<T> Fa(F.data() + i0 * D, r, D);
       S.noalias() = (inv_tau * Fa) * F.transpose();  // S = F_a F^T / tau
@@ -150,11 +163,11 @@ void fused_strips(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOp
         RowSums<T> q;
         row_sums_update(s, pos, e, N, q);
         if (np > 0 && opt.denominator == Denominator::one_positive) {
-          unscaled[static_cast<std::size_t>(i)] =
+          unscaled[static_cast<std::size_t>(st.j0 + ii)] =
               row_one_positive(s, e, pos, N, np, w, opt.summation == Summation::outside, q);
         } else {
           RowCoef<T> c;
-          unscaled[static_cast<std::size_t>(i)] = row_coefficients(q, np, w, opt, c);
+          unscaled[static_cast<std::size_t>(st.j0 + ii)] = row_coefficients(q, np, w, opt, c);
           row_gradient(e, pos, N, c, s);
         }
       }
@@ -278,6 +291,35 @@ void fused_symmetric(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupCo
   ws.reduce(threads, N * D, grad);
 }
 
+/// supcon_loss_fused over all anchors (`ranges` null) or the given ones.
+template <class T>
+LossResult<T> supcon_fused_rows(const Tensor<T>& features, const Pairing& pairing, const SupConOptions& opt,
+                                index_t tile, const std::vector<RowRange>* ranges) {
+  // features is (N, D); the anchors are its first A rows, or those of `ranges`
+  const ContrastLayout lay = make_contrast_layout(features, pairing, opt);
+  require<ValueError>(tile >= 0, "supcon_loss_fused: tile must be >= 0 (0 = default), got ", tile);
+  const std::vector<index_t> rows = anchor_rows(lay, ranges);
+  const std::vector<RowRange> all = {{0, lay.anchors}};
+  const index_t N = lay.n, A = static_cast<index_t>(rows.size()), D = lay.dim;
+  const bool symmetric = !ranges && A == N && lay.sample_role.empty() &&
+                         opt.denominator != Denominator::one_positive;
+  // symmetric tiles of 256 x 256 fit the L2 cache; strips of 128 rows keep the
+  // third product's inner dimension long, with fewer rows past 16 M entries
+  const index_t strip_rows = std::max<index_t>(16, std::min<index_t>(128, (index_t(1) << 24) / N));
+  const index_t R = std::max<index_t>(1, std::min(A, tile > 0 ? tile : symmetric ? index_t(256) : strip_rows));
+  LossResult<T> out;
+  out.grad = Tensor<T>({N, D});  // zero
+  std::vector<T> unscaled(static_cast<std::size_t>(A), T(0));
+  if (symmetric)
+    fused_symmetric<T>(lay, features.matrix(), opt, R, unscaled, out.grad.data());
+  else
+    fused_strips<T>(lay, features.matrix(), opt, R, ranges ? *ranges : all, unscaled, out.grad.data());
+  FusedWorkspace<T>& ws = fused_workspace<T>();
+  if (ws.bytes() > (std::size_t(256) << 20)) ws = FusedWorkspace<T>();
+  finish_loss_result(lay, opt, rows, unscaled, out);
+  return out;
+}
+
 }  // namespace detail
 
 /// Supervised contrastive loss and its gradient, blocked and streaming.
@@ -288,26 +330,18 @@ void fused_symmetric(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupCo
 template <class T>
 LossResult<T> supcon_loss_fused(const Tensor<T>& features, const Pairing& pairing,
                                 const SupConOptions& opt = {}, index_t tile = 0) {
-  // features is (N, D); the anchors are its first A rows
-  const detail::ContrastLayout lay = detail::make_contrast_layout(features, pairing, opt);
-  require<ValueError>(tile >= 0, "supcon_loss_fused: tile must be >= 0 (0 = default), got ", tile);
-  const index_t N = lay.n, A = lay.anchors, D = lay.dim;
-  const bool symmetric = A == N && lay.sample_role.empty() && opt.denominator != Denominator::one_positive;
-  // symmetric tiles of 256 x 256 fit the L2 cache; strips of 128 rows keep the
-  // third product's inner dimension long, with fewer rows past 16 M entries
-  const index_t strip_rows = std::max<index_t>(16, std::min<index_t>(128, (index_t(1) << 24) / N));
-  const index_t R = std::min(A, tile > 0 ? tile : symmetric ? index_t(256) : strip_rows);
-  LossResult<T> out;
-  out.grad = Tensor<T>({N, D});  // zero
-  std::vector<T> unscaled(static_cast<std::size_t>(A), T(0));
-  if (symmetric)
-    detail::fused_symmetric<T>(lay, features.matrix(), opt, R, unscaled, out.grad.data());
-  else
-    detail::fused_strips<T>(lay, features.matrix(), opt, R, unscaled, out.grad.data());
-  detail::FusedWorkspace<T>& ws = detail::fused_workspace<T>();
-  if (ws.bytes() > (std::size_t(256) << 20)) ws = detail::FusedWorkspace<T>();
-  detail::finish_loss_result(lay, opt, unscaled, out);
-  return out;
+  return detail::supcon_fused_rows(features, pairing, opt, tile, nullptr);
 }
+
+/// The share of the anchor rows in `anchors` of the loss above, with the
+/// contract of the same overload of supcon_loss_reference (always the strip
+/// path: the symmetric tiles need every row as an anchor).
+template <class T>
+LossResult<T> supcon_loss_fused(const Tensor<T>& features, const Pairing& pairing,
+                                const SupConOptions& opt, index_t tile,
+                                const std::vector<RowRange>& anchors) {
+  return detail::supcon_fused_rows(features, pairing, opt, tile, &anchors);
+}
+
 
 }  // namespace supcon

@@ -11,6 +11,17 @@
 #include "supcon/core/tensor.hpp"
 #include "supcon/losses/supcon_options.hpp"
 
+namespace supcon {
+
+/// Anchor rows [begin, end): a part of the anchors whose share of the loss is
+/// wanted (the anchors a process holds in a data-parallel batch).
+struct RowRange {
+  index_t begin = 0;
+  index_t end = 0;
+};
+
+}  // namespace supcon
+
 namespace supcon::detail {
 
 /// Role of contrast row k for anchor row i.
@@ -134,20 +145,45 @@ ContrastLayout make_contrast_layout(const Tensor<T>& features, const Pairing& pa
   return L;
 }
 
-/// Fills the bookkeeping fields of `out` from the layout and the per-anchor
-/// unscaled losses, and sets out.value = (T / base_T) * sum / divisor.
+/// The anchor rows 0 .. A-1 of the layout, or those of `ranges` when given.
+/// Requires (ValueError) ranges in increasing order, disjoint, within [0, A).
+inline std::vector<index_t> anchor_rows(const ContrastLayout& L, const std::vector<RowRange>* ranges) {
+  std::vector<index_t> rows;
+  if (!ranges) {
+    rows.resize(static_cast<std::size_t>(L.anchors));
+    for (index_t i = 0; i < L.anchors; ++i) rows[static_cast<std::size_t>(i)] = i;
+    return rows;
+  }
+  index_t last = 0;
+  for (const RowRange& r : *ranges) {
+    require<ValueError>(r.begin >= last && r.begin <= r.end && r.end <= L.anchors,
+                        "supcon loss: anchor rows [", r.begin, ", ", r.end,
+                        ") must be increasing, disjoint ranges within the ", L.anchors, " anchors");
+    for (index_t i = r.begin; i < r.end; ++i) rows.push_back(i);
+    last = r.end;
+  }
+  return rows;
+}
+
+/// Fills the bookkeeping fields of `out` for the anchor rows `rows` (all
+/// anchors, or a part) from the layout and their unscaled losses, and sets
+/// out.value = (T / base_T) * sum / divisor, the divisor of the whole batch.
 template <class T>
-void finish_loss_result(const ContrastLayout& L, const SupConOptions& opt,
+void finish_loss_result(const ContrastLayout& L, const SupConOptions& opt, const std::vector<index_t>& rows,
                         const std::vector<T>& unscaled, LossResult<T>& out) {
   const T scale = static_cast<T>(opt.temperature / opt.base_temperature);
-  out.anchors = L.anchors;
-  out.anchors_with_positives = L.anchors_with_positives;
-  out.positives = L.positives;
-  out.per_anchor.resize(static_cast<std::size_t>(L.anchors));
+  const std::size_t a = rows.size();
+  out.anchors = static_cast<index_t>(a);
+  out.anchors_with_positives = 0;
+  out.positives.resize(a);
+  out.per_anchor.resize(a);
   T total = 0;
-  for (index_t i = 0; i < L.anchors; ++i) {
-    const T li = scale * unscaled[static_cast<std::size_t>(i)];
-    out.per_anchor[static_cast<std::size_t>(i)] = li;
+  for (std::size_t j = 0; j < a; ++j) {
+    const index_t np = L.positives[static_cast<std::size_t>(rows[j])];
+    out.positives[j] = np;
+    out.anchors_with_positives += np > 0;
+    const T li = scale * unscaled[j];
+    out.per_anchor[j] = li;
     total += li;
   }
   out.value = L.divisor > 0 ? total / static_cast<T>(L.divisor) : T(0);
