@@ -3,6 +3,8 @@
 // direct loops give, whatever the thread count and however the batch splits.
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+
 #include "layers_test_util.hpp"
 #include <supcon/config.hpp>
 #include <supcon/ops/conv2d.hpp>
@@ -17,36 +19,40 @@ struct Geometry { long n, c, h, w, oc, k, s, p; };
 
 // Largest difference relative to the largest entry: sums taken in another
 // order differ by rounding, which is large relative to entries that cancel.
-double scaled_error(const Tensor<double>& a, const Tensor<double>& b) {
+template <class T>
+double scaled_error(const Tensor<T>& a, const Tensor<T>& b) {
   REQUIRE(a.shape() == b.shape());
-  return (a.vec() - b.vec()).cwiseAbs().maxCoeff() / b.vec().cwiseAbs().maxCoeff();
+  return static_cast<double>((a.vec() - b.vec()).cwiseAbs().maxCoeff() / b.vec().cwiseAbs().maxCoeff());
 }
 
 // Runs the fast and the direct forward and backward on one geometry and
-// compares every output in double.
+// compares every output: to 1e-12 in double, to float rounding in float
+// (where the fast path runs the AVX2 product when the CPU has it).
+template <class T = double>
 void check_against_naive(const Geometry& g) {
+  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
   INFO("x (" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "), oc=" << g.oc << " k=" << g.k
              << " s=" << g.s << " p=" << g.p);
-  const Tensor<double> x = randn<double>({g.n, g.c, g.h, g.w}, 11);
-  const Tensor<double> w = randn<double>({g.oc, g.c, g.k, g.k}, 12);
-  const Tensor<double> b = randn<double>({g.oc}, 13);
-  ops::Conv2dWorkspace<double> ws;
-  Tensor<double> y_fast, y_naive;
+  const Tensor<T> x = randn<T>({g.n, g.c, g.h, g.w}, 11);
+  const Tensor<T> w = randn<T>({g.oc, g.c, g.k, g.k}, 12);
+  const Tensor<T> b = randn<T>({g.oc}, 13);
+  ops::Conv2dWorkspace<T> ws;
+  Tensor<T> y_fast, y_naive;
   ops::conv2d_forward(x, w, &b, g.s, g.p, y_fast, ws);
   ops::conv2d_forward_naive(x, w, &b, g.s, g.p, y_naive);
   REQUIRE(y_fast.shape() == y_naive.shape());
-  CHECK(scaled_error(y_fast, y_naive) < 1e-12);
+  CHECK(scaled_error(y_fast, y_naive) < tol);
 
-  const Tensor<double> dy = randn<double>(y_fast.shape(), 14);
+  const Tensor<T> dy = randn<T>(y_fast.shape(), 14);
   // dweight and dbias start non-zero: both paths must add to them
-  Tensor<double> dx_fast, dx_naive, dw_fast = randn<double>(w.shape(), 15), dw_naive = dw_fast;
-  Tensor<double> db_fast = randn<double>({g.oc}, 16), db_naive = db_fast;
-  dx_fast = randn<double>(x.shape(), 17);  // stale values must be overwritten
+  Tensor<T> dx_fast, dx_naive, dw_fast = randn<T>(w.shape(), 15), dw_naive = dw_fast;
+  Tensor<T> db_fast = randn<T>({g.oc}, 16), db_naive = db_fast;
+  dx_fast = randn<T>(x.shape(), 17);  // stale values must be overwritten
   ops::conv2d_backward(dy, x, w, g.s, g.p, dx_fast, dw_fast, &db_fast, ws);
   ops::conv2d_backward_naive(dy, x, w, g.s, g.p, dx_naive, dw_naive, &db_naive);
-  CHECK(scaled_error(dx_fast, dx_naive) < 1e-12);
-  CHECK(scaled_error(dw_fast, dw_naive) < 1e-12);
-  CHECK(scaled_error(db_fast, db_naive) < 1e-12);
+  CHECK(scaled_error(dx_fast, dx_naive) < tol);
+  CHECK(scaled_error(dw_fast, dw_naive) < tol);
+  CHECK(scaled_error(db_fast, db_naive) < tol);
 }
 
 // 4x4 and 2x2 maps are grouped many images to a product (a ragged last group
@@ -54,7 +60,8 @@ void check_against_naive(const Geometry& g) {
 const Geometry geometries[] = {{7, 3, 4, 4, 5, 3, 1, 1},  {9, 4, 4, 3, 3, 3, 2, 1},
                                {1, 6, 5, 4, 3, 1, 1, 0},  {6, 6, 2, 2, 4, 1, 1, 0},
                                {3, 2, 40, 30, 2, 1, 1, 0}, {5, 2, 9, 9, 3, 3, 3, 0},
-                               {2, 2, 6, 5, 3, 5, 2, 2}};
+                               {2, 2, 6, 5, 3, 5, 2, 2}, {3, 16, 28, 28, 16, 3, 1, 1},
+                               {17, 64, 4, 4, 128, 3, 2, 1}, {4, 32, 7, 7, 64, 1, 1, 0}};
 }  // namespace
 
 TEST_CASE("Grouped and direct convolutions equal the direct loops with the default threads") {
@@ -80,4 +87,8 @@ TEST_CASE("Grouped and direct convolutions equal the direct loops on one thread"
 
 TEST_CASE("Grouped and direct convolutions equal the direct loops on three threads") {
   check_all_with_threads(3);
+}
+
+TEST_CASE("Float convolutions equal the direct loops to float rounding") {
+  for (const Geometry& g : geometries) check_against_naive<float>(g);
 }

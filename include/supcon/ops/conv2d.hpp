@@ -6,7 +6,9 @@
 /// - `conv2d_forward` / `conv2d_backward`: the fast path. Each image is
 ///   unfolded by im2col into a (C*K*K, OH*OW) matrix and the convolution is
 ///   a GEMM with the (OC, C*K*K) weight; images with small feature maps are
-///   grouped into one wider GEMM; OpenMP over groups of images.
+///   grouped into one wider GEMM; OpenMP over groups of images. In float the
+///   products go through the AVX2 kernel of gemm.hpp when the CPU has it
+///   (whatever the compiler flags), otherwise through Eigen.
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
 ///
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "supcon/core/tensor.hpp"
+#include "supcon/ops/gemm.hpp"
 #include "supcon/ops/im2col.hpp"
 
 namespace supcon::ops {
@@ -97,7 +100,8 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
     // one image: the product lands in y[n] itself; several: in the block, then scattered
     T* out = B == 1 ? y.data() + n0 * OC * P : ws.out.data() + t * OC * B * P;
     MatrixMap<T> yb(out, OC, L);
-    yb.noalias() = w * ConstMatrixMap<T>(col, CKK, L);
+    if (!gemm_fast<T>(OC, L, CKK, weight.data(), CKK, 1, col, L, 1, out, L, false))
+      yb.noalias() = w * ConstMatrixMap<T>(col, CKK, L);
     for (index_t b = 0; b < nb; ++b) {
       MatrixMap<T> yn(y.data() + (n0 + b) * OC * P, OC, P);
       if (B > 1) yn = yb.middleCols(b * P, P);
@@ -147,9 +151,12 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
     const ConstMatrixMap<T> dy_mat(dyb, OC, L);
     if (direct) {
       // forward: y[n] = W x[n]  =>  dW += dy[n] x[n]^T  and  dx[n] = W^T dy[n]
-      const ConstMatrixMap<T> x_mat(x.data() + n0 * C * P, C, P);
-      dw_t.noalias() += dy_mat * x_mat.transpose();
-      MatrixMap<T>(dx.data() + n0 * C * P, C, P).noalias() = w.transpose() * dy_mat;
+      const T* xb = x.data() + n0 * C * P;
+      T* dxn = dx.data() + n0 * C * P;
+      if (!gemm_fast<T>(OC, C, P, dyb, L, 1, xb, 1, P, dw_t.data(), CKK, true))
+        dw_t.noalias() += dy_mat * ConstMatrixMap<T>(xb, C, P).transpose();
+      if (!gemm_fast<T>(C, P, OC, weight.data(), 1, CKK, dyb, L, 1, dxn, P, false))
+        MatrixMap<T>(dxn, C, P).noalias() = w.transpose() * dy_mat;
       continue;
     }
     // forward: y_block = W col  =>  dW += dy_block col^T  and  dcol = W^T dy_block
@@ -158,8 +165,11 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
       detail::im2col_ld(x.data() + (n0 + b) * C * H * W, C, H, W, K, stride, padding, OH, OW,
                         col + b * P, L);
     MatrixMap<T> col_mat(col, CKK, L);
-    dw_t.noalias() += dy_mat * col_mat.transpose();
-    col_mat.noalias() = w.transpose() * dy_mat;  // the column buffer now holds dcol
+    if (!gemm_fast<T>(OC, CKK, L, dyb, L, 1, col, 1, L, dw_t.data(), CKK, true))
+      dw_t.noalias() += dy_mat * col_mat.transpose();
+    // the column buffer now holds dcol
+    if (!gemm_fast<T>(CKK, L, OC, weight.data(), 1, CKK, dyb, L, 1, col, L, false))
+      col_mat.noalias() = w.transpose() * dy_mat;
     // forward: col = im2col(x[n])  =>  dx[n] = col2im(dcol); zeroed here, by the thread that fills it
     T* dxb = dx.data() + n0 * C * H * W;
     std::fill(dxb, dxb + nb * C * H * W, T(0));

@@ -1,0 +1,271 @@
+#pragma once
+/// \file gemm.hpp
+/// A single-threaded float matrix product with an AVX2 + FMA micro-kernel,
+/// chosen at run time, for the products of the convolutions.
+///
+///     C (M, N) = A (M, K) B (K, N)      or      C += A B
+///
+/// A, B are read through strides (element (i, k) of A at A[i * rsa + k * csa]),
+/// so a transposed operand costs nothing but a different packing order; C is
+/// row-major with row stride ldc.
+///
+/// Structure (the classic blocked GEMM of Goto and van de Geijn, "Anatomy of
+/// high-performance matrix multiplication", ACM TOMS 2008):
+///
+///     for each KC-deep slice of K:      pack B's slice into NR-wide column panels
+///       for each MC-tall block of A:    pack it into MR-tall row panels
+///         for each NR panel, MR panel:  the micro-kernel adds an MR x NR tile
+///
+/// The micro-kernel keeps its 4 x 24 tile of C in twelve 8-float registers
+/// and, per step of k, loads three vectors of the B panel, broadcasts four
+/// entries of the A panel and issues twelve fused multiply-adds. A packed B
+/// panel (KC x NR = 24 KiB) stays in the L1 cache while the A panels stream
+/// from L2. Rows or columns beyond the edge are packed as zeros and the
+/// tile is written back through a small buffer, so any M, N, K work.
+///
+/// `gemm_fast` returns false (and does nothing) for double, on CPUs without
+/// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, or when the
+/// environment variable SUPCON_GEMM is set to `eigen`; callers then use
+/// Eigen's product. Either way the result is deterministic.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "supcon/core/tensor.hpp"
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define SUPCON_GEMM_AVX2 1
+#include <immintrin.h>
+#else
+#define SUPCON_GEMM_AVX2 0
+#endif
+
+namespace supcon::ops {
+namespace detail::gemm {
+
+constexpr index_t MR = 4, NR = 24;    // micro-tile of C held in registers
+constexpr index_t KC = 256;           // depth of one packed slice: NR x KC floats in L1
+constexpr index_t MC = 128;           // rows of A packed at once: MC x KC floats in L2
+constexpr index_t NC = 24 * 160;      // columns of B packed at once (a multiple of NR)
+
+/// Packing buffers of the calling thread, kept between calls.
+struct Buffers {
+  std::vector<float> a, b;
+  static float* aligned(std::vector<float>& v, index_t n) {
+    if (static_cast<index_t>(v.size()) < n + 8) v.resize(static_cast<std::size_t>(n + 8));
+    auto p = reinterpret_cast<std::uintptr_t>(v.data());
+    return v.data() + ((32 - p % 32) % 32) / sizeof(float);
+  }
+};
+
+inline Buffers& buffers() {
+  thread_local Buffers b;
+  return b;
+}
+
+/// Packs A[i0 : i0 + mc, k0 : k0 + kc] into ceil(mc / MR) panels, each kc
+/// steps of MR consecutive floats (row entries of one column), zero-padded.
+inline void pack_a(const float* A, index_t rsa, index_t csa, index_t mc, index_t kc, float* out) {
+  for (index_t i0 = 0; i0 < mc; i0 += MR) {
+    const index_t m = std::min(MR, mc - i0);
+    for (index_t k = 0; k < kc; ++k, out += MR) {
+      const float* src = A + i0 * rsa + k * csa;
+      index_t i = 0;
+      for (; i < m; ++i) out[i] = src[i * rsa];
+      for (; i < MR; ++i) out[i] = 0.f;
+    }
+  }
+}
+
+/// Packs B[k0 : k0 + kc, j0 : j0 + nc] into ceil(nc / NR) panels, each kc
+/// steps of NR consecutive floats (column entries of one row), zero-padded.
+inline void pack_b(const float* B, index_t rsb, index_t csb, index_t kc, index_t nc, float* out) {
+  for (index_t j0 = 0; j0 < nc; j0 += NR) {
+    const index_t n = std::min(NR, nc - j0);
+    if (csb == 1 && n == NR) {
+      for (index_t k = 0; k < kc; ++k) std::memcpy(out + k * NR, B + k * rsb + j0, NR * sizeof(float));
+    } else if (rsb == 1) {
+      // column-major B (a transposed operand): walk each column down k
+      for (index_t j = 0; j < NR; ++j) {
+        if (j < n) {
+          const float* src = B + (j0 + j) * csb;
+          for (index_t k = 0; k < kc; ++k) out[k * NR + j] = src[k];
+        } else {
+          for (index_t k = 0; k < kc; ++k) out[k * NR + j] = 0.f;
+        }
+      }
+    } else {
+      for (index_t k = 0; k < kc; ++k) {
+        const float* src = B + k * rsb + j0 * csb;
+        index_t j = 0;
+        for (; j < n; ++j) out[k * NR + j] = src[j * csb];
+        for (; j < NR; ++j) out[k * NR + j] = 0.f;
+      }
+    }
+    out += kc * NR;
+  }
+}
+
+#if SUPCON_GEMM_AVX2
+/// One micro-tile: C[0:m, 0:n] (+)= A[0:m, 0:kc] B[0:kc, 0:n], m <= MR, n <= NR.
+/// A(i, k) = a[i * ars + k * acs] (a packed panel: ars = 1, acs = MR); B(k, j) =
+/// b[k * bks + j] for j < NR (a packed panel: bks = NR), so NR floats of each
+/// row are readable even where n < NR; C(i, j) = c[i * rsc + j * csc].
+__attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* a, index_t ars, index_t acs,
+                                                       const float* b, index_t bks, float* c, index_t rsc,
+                                                       index_t csc, index_t m, index_t n, bool accumulate) {
+  // rows past m repeat the last row: read in bounds, never stored
+  const float* a0 = a;
+  const float* a1 = a + (m > 1 ? ars : 0);
+  const float* a2 = a + (m > 2 ? 2 * ars : (m - 1) * ars);
+  const float* a3 = a + (m > 3 ? 3 * ars : (m - 1) * ars);
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+  for (index_t k = 0; k < kc; ++k, b += bks) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
+    const index_t ka = k * acs;
+    __m256 ai = _mm256_broadcast_ss(a0 + ka);
+    c00 = _mm256_fmadd_ps(ai, b0, c00);
+    c01 = _mm256_fmadd_ps(ai, b1, c01);
+    c02 = _mm256_fmadd_ps(ai, b2, c02);
+    ai = _mm256_broadcast_ss(a1 + ka);
+    c10 = _mm256_fmadd_ps(ai, b0, c10);
+    c11 = _mm256_fmadd_ps(ai, b1, c11);
+    c12 = _mm256_fmadd_ps(ai, b2, c12);
+    ai = _mm256_broadcast_ss(a2 + ka);
+    c20 = _mm256_fmadd_ps(ai, b0, c20);
+    c21 = _mm256_fmadd_ps(ai, b1, c21);
+    c22 = _mm256_fmadd_ps(ai, b2, c22);
+    ai = _mm256_broadcast_ss(a3 + ka);
+    c30 = _mm256_fmadd_ps(ai, b0, c30);
+    c31 = _mm256_fmadd_ps(ai, b1, c31);
+    c32 = _mm256_fmadd_ps(ai, b2, c32);
+  }
+  const __m256 rows[MR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+  if (m == MR && n == NR && csc == 1) {
+    for (index_t i = 0; i < MR; ++i) {
+      float* ci = c + i * rsc;
+      for (int v = 0; v < 3; ++v) {
+        const __m256 r = accumulate ? _mm256_add_ps(_mm256_loadu_ps(ci + 8 * v), rows[i][v]) : rows[i][v];
+        _mm256_storeu_ps(ci + 8 * v, r);
+      }
+    }
+    return;
+  }
+  alignas(32) float tile[MR * NR];
+  for (index_t i = 0; i < MR; ++i)
+    for (int v = 0; v < 3; ++v) _mm256_store_ps(tile + i * NR + 8 * v, rows[i][v]);
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      float& cij = c[i * rsc + j * csc];
+      cij = accumulate ? cij + tile[i * NR + j] : tile[i * NR + j];
+    }
+}
+
+inline bool cpu_has_avx2_fma() {
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    const char* env = std::getenv("SUPCON_GEMM");
+    if (env && std::strcmp(env, "eigen") == 0) return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return ok;
+}
+
+/// The blocked product with C(i, j) = C[i * rsc + j * csc]. A row-major A
+/// (csa = 1) is read in place, four rows at a time; a row-major B (csb = 1)
+/// is read in place, NR columns at a time, except its last partial panel;
+/// any other operand is packed first.
+inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index_t rsa, index_t csa,
+                          const float* B, index_t rsb, index_t csb, float* C, index_t rsc, index_t csc,
+                          bool accumulate) {
+  Buffers& buf = buffers();
+  const bool a_direct = csa == 1, b_direct = csb == 1;
+  for (index_t jc = 0; jc < N; jc += NC) {
+    const index_t nc = std::min(NC, N - jc);
+    const index_t full = b_direct ? (nc / NR) * NR : 0;  // columns read in place
+    for (index_t pc = 0; pc < K; pc += KC) {
+      const index_t kc = std::min(KC, K - pc);
+      const float* bsrc = B + pc * rsb + jc * csb;
+      float* bp = Buffers::aligned(buf.b, ((nc - full + NR - 1) / NR) * NR * kc);
+      if (nc > full) pack_b(bsrc + full * csb, rsb, csb, kc, nc - full, bp);
+      const bool acc = accumulate || pc > 0;
+      for (index_t ic = 0; ic < M; ic += MC) {
+        const index_t mc = std::min(MC, M - ic);
+        const float* asrc = A + ic * rsa + pc * csa;
+        float* ap = nullptr;
+        if (!a_direct) {
+          ap = Buffers::aligned(buf.a, ((mc + MR - 1) / MR) * MR * kc);
+          pack_a(asrc, rsa, csa, mc, kc, ap);
+        }
+        for (index_t jr = 0; jr < nc; jr += NR) {
+          const bool in_place = jr < full;
+          const float* bpanel = in_place ? bsrc + jr : bp + (jr - full) * kc;
+          const index_t bks = in_place ? rsb : NR;
+          for (index_t ir = 0; ir < mc; ir += MR) {
+            float* ctile = C + (ic + ir) * rsc + (jc + jr) * csc;
+            const index_t m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
+            if (a_direct)
+              kernel(kc, asrc + ir * rsa, rsa, 1, bpanel, bks, ctile, rsc, csc, m, n, acc);
+            else
+              kernel(kc, ap + ir * kc, 1, MR, bpanel, bks, ctile, rsc, csc, m, n, acc);
+          }
+        }
+      }
+    }
+  }
+}
+#else
+inline bool cpu_has_avx2_fma() { return false; }
+#endif
+
+/// The product; requires cpu_has_avx2_fma(). When B would have to be packed
+/// transposed (column-major) and C has fewer rows than columns, the transposed
+/// product C^T = B^T A^T is formed instead: its B is the smaller A^T, and its
+/// A, the large B^T, is row-major and read in place (the weight gradient of a
+/// convolution, dW += dY COL^T, is this case).
+inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, index_t csa, const float* B,
+                  index_t rsb, index_t csb, float* C, index_t ldc, bool accumulate) {
+#if SUPCON_GEMM_AVX2
+  if (K == 0) {
+    if (!accumulate)
+      for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
+    return;
+  }
+  if (csb != 1 && rsb == 1 && M < N)
+    sgemm_blocked(N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc, accumulate);
+  else
+    sgemm_blocked(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 1, accumulate);
+#else
+  (void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)B, (void)rsb, (void)csb, (void)C, (void)ldc,
+      (void)accumulate;
+#endif
+}
+
+}  // namespace detail::gemm
+
+/// C (M, N) = A (M, K) B (K, N), or C += A B when `accumulate`, with the
+/// AVX2 kernel above; A(i, k) = A[i * rsa + k * csa], B(k, j) = B[k * rsb + j * csb],
+/// C(i, j) = C[i * ldc + j]. C must not overlap A or B.
+/// Returns false, touching nothing, when the kernel is not available (double,
+/// another CPU or compiler, SUPCON_GEMM=eigen): the caller then computes the
+/// same product another way.
+template <class T>
+bool gemm_fast(index_t M, index_t N, index_t K, const T* A, index_t rsa, index_t csa, const T* B, index_t rsb,
+               index_t csb, T* C, index_t ldc, bool accumulate) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (!detail::gemm::cpu_has_avx2_fma()) return false;
+    detail::gemm::sgemm(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
+    return true;
+  } else {
+    (void)M, (void)N, (void)K, (void)A, (void)rsa, (void)csa, (void)B, (void)rsb, (void)csb, (void)C, (void)ldc,
+        (void)accumulate;
+    return false;
+  }
+}
+
+}  // namespace supcon::ops

@@ -1,0 +1,89 @@
+// The AVX2 float product of the convolutions against a product summed in
+// double, over shapes that cross every blocking edge and every operand layout.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "supcon/core/rng.hpp"
+#include "supcon/ops/gemm.hpp"
+
+using supcon::index_t;
+
+namespace {
+
+struct Operand {
+  std::vector<float> data;
+  index_t rs = 0, cs = 0;  // element (i, j) at data[i * rs + j * cs]
+};
+
+// A rows x cols operand stored row-major (transposed = false) or column-major.
+Operand random_operand(index_t rows, index_t cols, bool transposed, supcon::Rng& rng) {
+  Operand o;
+  o.data.resize(static_cast<std::size_t>(rows * cols));
+  for (float& v : o.data) v = static_cast<float>(rng.normal());
+  o.rs = transposed ? 1 : cols;
+  o.cs = transposed ? rows : 1;
+  return o;
+}
+
+// max |C - C_exact| / max over entries of sum_k |A(i,k) B(k,j)|: the error in
+// units of the size of the terms, which float accumulation keeps near 1e-7 x sqrt(K).
+double product_error(index_t M, index_t N, index_t K, bool ta, bool tb, bool accumulate, supcon::Rng& rng) {
+  const Operand a = random_operand(M, K, ta, rng), b = random_operand(K, N, tb, rng);
+  const index_t ldc = N + 3;  // C is a block of a wider matrix
+  std::vector<float> c(static_cast<std::size_t>(M * ldc));
+  for (float& v : c) v = static_cast<float>(rng.normal());
+  const std::vector<float> c0 = c;
+  if (!supcon::ops::gemm_fast<float>(M, N, K, a.data.data(), a.rs, a.cs, b.data.data(), b.rs, b.cs, c.data(),
+                                     ldc, accumulate))
+    return -1;
+  double worst = 0, scale = 1e-30;
+  for (index_t i = 0; i < M; ++i)
+    for (index_t j = 0; j < ldc; ++j) {
+      const std::size_t at = static_cast<std::size_t>(i * ldc + j);
+      if (j >= N) {  // outside C: untouched
+        if (c[at] != c0[at]) return 1e30;
+        continue;
+      }
+      double exact = accumulate ? c0[at] : 0.0, size = accumulate ? std::abs(c0[at]) : 0.0;
+      for (index_t k = 0; k < K; ++k) {
+        const double t = static_cast<double>(a.data[static_cast<std::size_t>(i * a.rs + k * a.cs)]) *
+                         b.data[static_cast<std::size_t>(k * b.rs + j * b.cs)];
+        exact += t;
+        size += std::abs(t);
+      }
+      worst = std::max(worst, std::abs(c[at] - exact));
+      scale = std::max(scale, size);
+    }
+  return worst / scale;
+}
+
+}  // namespace
+
+TEST_CASE("The float product equals the exact product for every operand layout and blocking edge") {
+  supcon::Rng rng(5);
+  if (!supcon::ops::detail::gemm::cpu_has_avx2_fma()) {
+    WARN("this CPU has no AVX2 + FMA (or SUPCON_GEMM=eigen): the kernel is not used, nothing to check");
+    return;
+  }
+  // M around the 4-row tile and the 128-row block, N around the 24-column tile,
+  // K across the 256-deep slice; K = 0 assigns zeros.
+  const index_t shapes[][3] = {{1, 1, 1},   {3, 5, 7},     {4, 24, 16},  {5, 25, 17},  {16, 784, 144},
+                               {9, 47, 0},  {130, 50, 300}, {64, 96, 513}, {7, 3900, 9}, {144, 200, 16}};
+  for (const auto& s : shapes)
+    for (int layout = 0; layout < 4; ++layout)
+      for (bool accumulate : {false, true}) {
+        const double err = product_error(s[0], s[1], s[2], layout & 1, layout & 2, accumulate, rng);
+        INFO("M " << s[0] << " N " << s[1] << " K " << s[2] << " layout " << layout << " accumulate "
+                  << accumulate);
+        CHECK(err >= 0);
+        CHECK(err < 1e-6);
+      }
+}
+
+TEST_CASE("The product kernel declines double, leaving the output untouched") {
+  std::vector<double> a(4, 1.0), b(4, 1.0), c(4, 7.0);
+  CHECK_FALSE(supcon::ops::gemm_fast<double>(2, 2, 2, a.data(), 2, 1, b.data(), 2, 1, c.data(), 2, false));
+  CHECK(c == std::vector<double>(4, 7.0));
+}
