@@ -4,8 +4,10 @@
 // the embeddings, prints a paper-style table and writes report.html.
 // Each method runs in its own directory and resumes from its checkpoint, so
 // an interrupted demo continues where it stopped when run again.
+#include <algorithm>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
 #include "commands.hpp"
 #include "train_steps.hpp"
@@ -17,6 +19,7 @@ struct DemoArgs {
   DataArgs data;
   std::string out = "supcon-demo";
   bool full = false;
+  std::vector<std::string> methods;  // empty: ce and supcon (all four with --full)
   std::int64_t epochs = -1, width = -1, batch_size = -1;
   std::uint64_t seed = 0;
 };
@@ -50,8 +53,27 @@ std::string fixed(double v, int digits) {
   return o.str();
 }
 
+// The methods named by --methods, in order; throws ValueError naming a bad or repeated one.
+std::vector<Method> parse_methods(const std::vector<std::string>& names) {
+  std::vector<Method> out;
+  for (const std::string& n : names) {
+    Method m;
+    try {
+      m = parse_method(n);
+    } catch (const ValueError&) {
+      throw ValueError("--methods: '" + n + "' is not one of ce, supcon, supcon-in, simclr");
+    }
+    require(std::find(out.begin(), out.end(), m) == out.end(), "--methods: '", n, "' is named twice");
+    out.push_back(m);
+  }
+  return out;
+}
+
 int run_demo(const DemoArgs& a) {
   apply_threads(a.data.threads);
+  std::vector<Method> methods = {Method::ce, Method::supcon};
+  if (a.full) methods = {Method::ce, Method::supcon, Method::supcon_in, Method::simclr};
+  if (!a.methods.empty()) methods = parse_methods(a.methods);
   prepare_out_dir(a.out);
   DataArgs data = a.data;
   // The default budget fits about ten minutes on two cores; --full is the long schedule.
@@ -64,8 +86,6 @@ int run_demo(const DemoArgs& a) {
   const DataSource src = load_data_source(data.data, data.data_dir, data.train_subset);
   base.encoder.in_channels = src.train->channels();
   base.num_classes = src.train->num_classes();
-  std::vector<Method> methods = {Method::ce, Method::supcon};
-  if (a.full) methods = {Method::ce, Method::supcon, Method::supcon_in, Method::simclr};
   const auto t0 = std::chrono::steady_clock::now();
   std::cout << "supcon demo: " << data.data << ", " << src.train->size() << " training images, "
             << src.test->size() << " test images; resnet18 width " << base.encoder.width << ", "
@@ -154,6 +174,9 @@ void add_demo_command(CLI::App& app, Runner& run) {
   add_data_options(cmd, a->data);
   cmd->add_option("--out", a->out, "Output directory")->capture_default_str();
   cmd->add_flag("--full", a->full, "Long schedule on the whole training set, with L_in and SimCLR too");
+  cmd->add_option("--methods", a->methods,
+                  "Comma-separated methods to run, in order (default ce,supcon; with --full all four)")
+      ->delimiter(',');
   cmd->add_option("--epochs", a->epochs, "Override the budget's epochs");
   cmd->add_option("--width", a->width, "Override the encoder width");
   cmd->add_option("--batch-size", a->batch_size, "Override the batch size");

@@ -63,3 +63,11 @@ supcon_cli_test(demo_tiny "\\| ce \\| CE head \\|.*\\| supcon \\| linear probe \
 supcon_cli_test(demo_resumes "== ce \\(resuming from .*== supcon \\(resuming from .*report.html" ${TINY_DEMO})
 set_tests_properties(cli_demo_tiny PROPERTIES FIXTURES_SETUP demo_tiny)
 set_tests_properties(cli_demo_resumes PROPERTIES FIXTURES_REQUIRED demo_tiny)
+# --methods picks the runs and their order (here L_in against cross-entropy)
+supcon_cli_test(demo_methods "== supcon-in.*== ce.*\\| supcon-in \\| linear probe \\|.*\\| ce \\| CE head \\|"
+  demo --data mnist --data-dir ${TD} --width 2 --epochs 1 --batch-size 32 --methods supcon-in,ce
+  --out ${TOUT}/demo_methods)
+supcon_cli_error_test(demo_unknown_method "--methods: 'supcom' is not one of ce, supcon, supcon-in, simclr"
+  demo --data mnist --data-dir ${TD} --methods ce,supcom --out ${TOUT}/demo_bad)
+supcon_cli_error_test(demo_repeated_method "--methods: 'ce' is named twice"
+  demo --data mnist --data-dir ${TD} --methods ce,supcon,ce --out ${TOUT}/demo_bad)
