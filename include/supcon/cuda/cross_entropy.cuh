@@ -50,7 +50,7 @@ LossResult<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::int6
   z.upload(logits.data(), static_cast<std::size_t>(N * C));
   y.upload(labels.data(), labels.size());
   const int threads = 256;
-  cross_entropy_kernel<<<blocks_for(N, threads), threads>>>(z.data(), y.data(), N, C, static_cast<T>(label_smoothing),
+  cross_entropy_kernel<T><<<blocks_for(N, threads), threads>>>(z.data(), y.data(), N, C, static_cast<T>(label_smoothing),
                                                             dz.data(), rows.data());
   check_launch("cross_entropy_kernel");
   check(cudaDeviceSynchronize(), "cross_entropy_kernel");

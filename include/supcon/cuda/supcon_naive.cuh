@@ -84,13 +84,13 @@ LossResult<T> supcon_loss_naive(const Tensor<T>& features, const Pairing& pairin
     table.upload(lay.sample_role.data(), lay.sample_role.size());
 
   const int threads = 256;
-  similarity_naive_kernel<<<blocks_for(A * N, threads), threads>>>(F.data(), N, D, A, inv_tau, S.data());
+  similarity_naive_kernel<T><<<blocks_for(A * N, threads), threads>>>(F.data(), N, D, A, inv_tau, S.data());
   check_launch("similarity_naive_kernel");
-  supcon_rows_naive_kernel<<<blocks_for(A, threads), threads>>>(
+  supcon_rows_naive_kernel<T><<<blocks_for(A, threads), threads>>>(
       S.data(), N, A, lay.batch, classes.data(), table.data(), opt.denominator,
       opt.summation == Summation::outside, w, G.data(), unscaled.data());
   check_launch("supcon_rows_naive_kernel");
-  features_grad_naive_kernel<<<blocks_for(N * D, threads), threads>>>(G.data(), F.data(), N, D, A, inv_tau,
+  features_grad_naive_kernel<T><<<blocks_for(N * D, threads), threads>>>(G.data(), F.data(), N, D, A, inv_tau,
                                                                       dF.data());
   check_launch("features_grad_naive_kernel");
   check(cudaDeviceSynchronize(), "supcon_loss_naive kernels");
