@@ -1,10 +1,18 @@
 // supcon train: stage one (SupCon, L_in, SimCLR) or the cross-entropy
 // baseline, in an output directory with a checkpoint every epoch, metrics
 // as CSV/JSON, SVG curves; --resume continues exactly; Ctrl-C saves first.
+// Under mpirun (built with MPI), the ranks train one model data-parallel
+// with the global batch --batch-size (docs/distributed.md).
 #include <iostream>
+#include <memory>
+#include <sstream>
 
 #include "commands.hpp"
 #include "train_steps.hpp"
+
+#if SUPCON_WITH_MPI
+#include <supcon/dist/mpi_communicator.hpp>
+#endif
 
 namespace supcon::cli {
 namespace {
@@ -17,9 +25,11 @@ struct TrainArgs {
   double lr = 0.25, temperature = 0.1, warmup = -1, weight_decay = 1e-4, momentum = 0.9;
   std::uint64_t seed = 0;
   bool resume = false;
+  double dist_timeout = 600;
+  bool no_sync_bn = false;
 };
 
-int run_train(const TrainArgs& a) {
+int run_train(const TrainArgs& a, dist::Communicator& comm) {
   apply_threads(a.data.threads);
   prepare_out_dir(a.out);
   TrainConfig cfg;
@@ -53,11 +63,24 @@ int run_train(const TrainArgs& a) {
   cfg.encoder.in_channels = src.train->channels();
   cfg.num_classes = src.train->num_classes();
   validate(cfg);
-  std::cout << "training " << method_name(cfg.method) << ": " << cfg.encoder.arch << " width "
-            << cfg.encoder.width << ", " << src.train->size() << " images of " << data.data << ", "
-            << cfg.epochs << " epochs of batch " << cfg.batch_size << ", lr " << cfg.lr << std::endl;
-  const TrainOutcome t = train_in_dir(cfg, data, src, a.out, a.resume, a.monitor, std::cerr);
-  if (t.run.interrupted) return report_interrupt(t, static_cast<std::int64_t>(src.train->size() / cfg.batch_size));
+  // only rank 0 speaks; the others train silently
+  std::ostringstream quiet;
+  std::ostream& out = comm.is_root() ? std::cout : quiet;
+  out << "training " << method_name(cfg.method) << ": " << cfg.encoder.arch << " width "
+      << cfg.encoder.width << ", " << src.train->size() << " images of " << data.data << ", "
+      << cfg.epochs << " epochs of batch " << cfg.batch_size << ", lr " << cfg.lr;
+  if (comm.size() > 1)
+    out << ", " << comm.size() << " ranks of " << cfg.batch_size / comm.size() << " samples"
+        << (a.no_sync_bn ? "" : ", synchronised batch norm");
+  out << std::endl;
+  DistOptions dist;
+  dist.comm = &comm;
+  dist.sync_batchnorm = !a.no_sync_bn;
+  const TrainOutcome t = train_in_dir(cfg, data, src, a.out, a.resume, comm.is_root() ? a.monitor : 0,
+                                      comm.is_root() ? std::cerr : quiet, dist);
+  if (t.run.interrupted)
+    return comm.is_root() ? report_interrupt(t, static_cast<std::int64_t>(src.train->size() / cfg.batch_size)) : 130;
+  if (!comm.is_root()) return 0;
   std::cout << "done: " << t.run.epochs_done << " epochs, final loss " << t.run.last_loss << ", "
             << static_cast<long long>(t.run.images_per_s) << " images/s, "
             << format_duration(t.run.wall_seconds) << "; checkpoint " << t.checkpoint << std::endl;
@@ -89,7 +112,26 @@ void add_train_command(CLI::App& app, Runner& run) {
   cmd->add_option("--monitor", a->monitor, "Test images of the per-epoch kNN monitor (0 = off)")->capture_default_str();
   cmd->add_option("--out", a->out, "Output directory")->required();
   cmd->add_flag("--resume", a->resume, "Continue the run in --out from its checkpoint");
-  cmd->callback([a, &run] { run = [a] { return run_train(*a); }; });
+  cmd->add_option("--dist-timeout", a->dist_timeout,
+                  "Under mpirun: seconds a rank waits for the others before ending the job (0 = forever)")
+      ->capture_default_str();
+  cmd->add_flag("--no-sync-bn", a->no_sync_bn, "Under mpirun: batch norm on each rank's part of the batch only");
+  cmd->callback([a, &run] {
+    run = [a] {
+#if SUPCON_WITH_MPI
+      if (dist::launched_by_mpi()) {
+        dist::MpiCommunicator comm(a->dist_timeout);
+        try {
+          return run_train(*a, comm);
+        } catch (const std::exception& e) {
+          if (comm.size() == 1) throw;
+          comm.abort(1, e.what());  // the other ranks may wait in a collective: end them too
+        }
+      }
+#endif
+      return run_train(*a, dist::local_communicator());
+    };
+  });
 }
 
 }  // namespace supcon::cli

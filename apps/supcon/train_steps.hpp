@@ -19,11 +19,12 @@ struct TrainOutcome {
 /// out_dir/checkpoint.ckpt (whose configuration must equal cfg; a finished
 /// checkpoint returns at once). `monitor` > 0 measures kNN accuracy of
 /// `monitor` test images against 2x as many training images after each epoch.
+/// `dist` shares the steps with other ranks (rank 0 writes the files).
 inline TrainOutcome train_in_dir(const TrainConfig& cfg, const DataArgs& data, const DataSource& src,
                                  const std::string& out_dir, bool resume, index_t monitor,
-                                 std::ostream& log) {
+                                 std::ostream& log, DistOptions dist = {}) {
   prepare_out_dir(out_dir);
-  Trainer<float> tr(cfg, *src.train, src.augment);
+  Trainer<float> tr(cfg, *src.train, src.augment, dist);
   Checkpoint ck;
   RunOptions opt;
   opt.out_dir = out_dir;

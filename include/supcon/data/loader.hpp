@@ -90,15 +90,24 @@ class Loader {
   /// Batch `b` (0 <= b < num_batches()) of the current epoch. Decodes and
   /// augments the samples in parallel; an error in any sample (e.g. an
   /// unreadable image) is rethrown here, the one of the lowest sample first.
-  Batch<T> batch(index_t b) const {
+  Batch<T> batch(index_t b) const { return batch(b, 0, 1); }
+
+  /// Part `part` of `parts` of batch `b`: its samples at positions
+  /// [part * B / parts, (part + 1) * B / parts), with the same views as in the
+  /// whole batch (data-parallel training: rank r of K loads part r of K).
+  /// Requires 0 <= part < parts (ValueError).
+  Batch<T> batch(index_t b, index_t part, index_t parts) const {
     require(b >= 0 && b < num_batches(), "loader: batch ", b, " out of range [0, ",
             num_batches(), ")");
-    const index_t B = std::min(opt_.batch_size, ds_->size() - b * opt_.batch_size);
+    require(parts >= 1 && part >= 0 && part < parts, "loader: part ", part, " of ", parts, " is out of range");
+    const index_t whole = std::min(opt_.batch_size, ds_->size() - b * opt_.batch_size);
+    const index_t first = b * opt_.batch_size + part * whole / parts;
+    const index_t B = b * opt_.batch_size + (part + 1) * whole / parts - first;
+    require(B >= 1, "loader: part ", part, " of ", parts, " of a batch of ", whole, " samples is empty");
     const index_t V = opt_.views;
     Batch<T> out;
     out.views = V;
-    out.indices.assign(order_.begin() + b * opt_.batch_size,
-                       order_.begin() + b * opt_.batch_size + B);
+    out.indices.assign(order_.begin() + first, order_.begin() + first + B);
     out.labels.resize(static_cast<std::size_t>(B));
     // views[s * V + v] is view v of sample s; shapes are checked after the loop.
     std::vector<Tensor<T>> views(static_cast<std::size_t>(B * V));

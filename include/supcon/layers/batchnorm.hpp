@@ -15,6 +15,7 @@
 /// through the batch statistics in training, an affine map in evaluation.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supcon/core/module.hpp"
@@ -22,6 +23,30 @@
 #include "supcon/ops/batchnorm.hpp"
 
 namespace supcon {
+
+/// Synchronised batch norm for data-parallel training: while this reducer is
+/// set, every BatchNorm in training mode normalises with the statistics of
+/// all processes (ops::batchnorm_forward_train_sync); empty (the default) =
+/// each process its own batch. Set it for the span of a step with
+/// BatchNormSyncScope.
+inline ops::StatReducer& batchnorm_sync_reducer() {
+  static ops::StatReducer reduce;
+  return reduce;
+}
+
+/// Sets batchnorm_sync_reducer() for its lifetime, then restores the previous one.
+class BatchNormSyncScope {
+ public:
+  explicit BatchNormSyncScope(ops::StatReducer reduce) : saved_(batchnorm_sync_reducer()) {
+    batchnorm_sync_reducer() = std::move(reduce);
+  }
+  ~BatchNormSyncScope() { batchnorm_sync_reducer() = std::move(saved_); }
+  BatchNormSyncScope(const BatchNormSyncScope&) = delete;
+  BatchNormSyncScope& operator=(const BatchNormSyncScope&) = delete;
+
+ private:
+  ops::StatReducer saved_;
+};
 
 /// Batch normalisation of inputs of rank `Rank` (2: (N, C); 4: (N, C, H, W)).
 /// Use the aliases BatchNorm1d and BatchNorm2d.
@@ -66,8 +91,15 @@ class BatchNorm : public Module<T> {
       require<ValueError>(x.size() / c_ > 1, name(),
                           ": training needs more than one value per channel, got input ",
                           shape_str(x.shape()));
-      ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
-      ops::batchnorm_update_running(running_mean, running_var, mean_, var_, x.size() / c_, momentum_);
+      synced_ = static_cast<bool>(batchnorm_sync_reducer());
+      if (synced_) {
+        count_ = ops::batchnorm_forward_train_sync(x, weight.value, bias.value, eps_, batchnorm_sync_reducer(),
+                                                   y, mean_, var_);
+      } else {
+        ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
+        count_ = x.size() / c_;
+      }
+      ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
     } else {
       ops::batchnorm_forward_eval(x, weight.value, bias.value, running_mean, running_var, eps_, y);
     }
@@ -78,7 +110,12 @@ class BatchNorm : public Module<T> {
   Tensor<T> backward(const Tensor<T>& dy) override {
     detail::require_backward(cached_, dy, x_.shape(), name());
     Tensor<T> dx;
-    if (cached_training_)
+    require(!(cached_training_ && synced_) || batchnorm_sync_reducer(), name(),
+            ": the forward used synchronised statistics, so its backward needs the reducer still set");
+    if (cached_training_ && synced_)
+      ops::batchnorm_backward_train_sync(dy, x_, weight.value, mean_, var_, eps_, count_, batchnorm_sync_reducer(),
+                                         dx, weight.grad, bias.grad);
+    else if (cached_training_)
       ops::batchnorm_backward_train(dy, x_, weight.value, mean_, var_, eps_, dx, weight.grad, bias.grad);
     else
       ops::batchnorm_backward_eval(dy, x_, weight.value, running_mean, running_var, eps_, dx,
@@ -101,6 +138,8 @@ class BatchNorm : public Module<T> {
   T eps_, momentum_;
   Tensor<T> x_, mean_, var_;  // cache: input and batch statistics
   bool cached_ = false, cached_training_ = true;
+  bool synced_ = false;  // the latest training forward used synchronised statistics
+  index_t count_ = 0;    // its values per channel (over all processes when synced)
 
   static std::string kind() { return Rank == 2 ? "BatchNorm1d" : "BatchNorm2d"; }
 };

@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <vector>
 
 #include "supcon/core/tensor.hpp"
 
@@ -148,6 +150,109 @@ void batchnorm_backward_train(const Tensor<T>& dy, const Tensor<T>& x, const Ten
     const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
     const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
             b = static_cast<T>(-invstd * mean_g);
+    for (index_t n = 0; n < N; ++n)
+      VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
+          a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +
+          k * (ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() - mu) + b;
+  }
+}
+
+/// Synchronised batch norm: replaces data (n,) by its element-wise sum over
+/// every process normalising together (an MPI all-reduce, for instance).
+using StatReducer = std::function<void(double* data, index_t n)>;
+
+/// Training-mode forward whose statistics are those of the union of the
+/// batches of every process summed by `reduce`: two passes, the channel sums
+/// and count, then the sums of squared deviations from the global mean.
+/// Shapes and assignments as batchnorm_forward_train; returns the global
+/// number of values per channel M (pass it to batchnorm_update_running and
+/// batchnorm_backward_train_sync). Requires M > 1 (ValueError).
+template <class T>
+index_t batchnorm_forward_train_sync(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                                     T eps, const StatReducer& reduce, Tensor<T>& y, Tensor<T>& mean,
+                                     Tensor<T>& var) {
+  const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
+  const index_t N = d.N, C = d.C, S = d.S;
+  y.resize(x.shape());
+  mean.resize({C});
+  var.resize({C});
+  // stats = [sum_c x (C), count]; then [sum_c (x - mean_c)^2 (C)]
+  std::vector<double> stats(static_cast<std::size_t>(C + 1), 0.0), sq(static_cast<std::size_t>(C), 0.0);
+  auto channel_sum = [&](index_t c, double shift, bool square) {
+    double acc = 0;
+    for (index_t n = 0; n < N; ++n) {
+      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S);
+      acc += square ? (xs.template cast<double>().array() - shift).square().sum()
+                    : xs.template cast<double>().sum();
+    }
+    return acc;
+  };
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) stats[static_cast<std::size_t>(c)] = channel_sum(c, 0, false);
+  stats[static_cast<std::size_t>(C)] = static_cast<double>(N * S);
+  reduce(stats.data(), C + 1);
+  const double M = stats[static_cast<std::size_t>(C)];
+  require<ValueError>(M > 1, "batchnorm: training needs more than one value per channel over all processes");
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c)
+    sq[static_cast<std::size_t>(c)] = channel_sum(c, stats[static_cast<std::size_t>(c)] / M, true);
+  reduce(sq.data(), C);
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    const double mu = stats[static_cast<std::size_t>(c)] / M, v = sq[static_cast<std::size_t>(c)] / M;
+    mean[c] = static_cast<T>(mu);
+    var[c] = static_cast<T>(v);
+    const double invstd = 1.0 / std::sqrt(v + eps);
+    const T scale = static_cast<T>(weight[c] * invstd), shift = static_cast<T>(bias[c] - mu * weight[c] * invstd);
+    for (index_t n = 0; n < N; ++n)
+      VectorMap<T>(y.data() + (n * C + c) * S, S).array() =
+          scale * ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() + shift;
+  }
+  return static_cast<index_t>(M);
+}
+
+/// Training-mode backward of batchnorm_forward_train_sync: the two channel
+/// sums of dy and dy (x - mean) are summed by `reduce` over the processes, M
+/// is the global count the forward returned. dx is ASSIGNED (this process's
+/// rows); dweight and dbias are ACCUMULATED with this process's part only
+/// (summing the parameter gradients over processes completes them).
+template <class T>
+void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
+                                   const Tensor<T>& mean, const Tensor<T>& var, T eps, index_t M,
+                                   const StatReducer& reduce, Tensor<T>& dx, Tensor<T>& dweight,
+                                   Tensor<T>& dbias) {
+  const auto d = detail::batchnorm_dims(x, weight, "batchnorm_backward");
+  const index_t N = d.N, C = d.C, S = d.S;
+  require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
+                      shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
+  dx.resize(x.shape());
+  // sums = [sum dy (C), sum dy (x - mean) (C)], local then global
+  std::vector<double> sums(static_cast<std::size_t>(2 * C), 0.0);
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    double s1 = 0, s2 = 0;
+    for (index_t n = 0; n < N; ++n) {
+      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S), gs(dy.data() + (n * C + c) * S, S);
+      s1 += static_cast<double>(gs.sum());
+      s2 += static_cast<double>((gs.array() * (xs.array() - mean[c])).sum());
+    }
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    // forward: y = weight * xhat + bias (this process's share of dbias, dweight)
+    dbias[c] += static_cast<T>(s1);
+    dweight[c] += static_cast<T>(invstd * s2);
+    sums[static_cast<std::size_t>(c)] = s1;
+    sums[static_cast<std::size_t>(C + c)] = s2;
+  }
+  reduce(sums.data(), 2 * C);
+#pragma omp parallel for schedule(static)
+  for (index_t c = 0; c < C; ++c) {
+    // forward: xhat = (x - mean) invstd with the global mean and variance:
+    //   dx = a dy + k (x - mean) + b, as in batchnorm_backward_train with global sums
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps), w = weight[c];
+    const double mean_g = w * sums[static_cast<std::size_t>(c)] / static_cast<double>(M);
+    const double mean_g_xhat = w * invstd * sums[static_cast<std::size_t>(C + c)] / static_cast<double>(M);
+    const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
+            b = static_cast<T>(-invstd * mean_g), mu = mean[c];
     for (index_t n = 0; n < N; ++n)
       VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
           a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +

@@ -11,6 +11,9 @@
 ///   loss.svg, lr.svg, knn.svg   the training curves
 /// A run resumed from its checkpoint ends with the weights of an
 /// uninterrupted run (see trainer.hpp) and the same log.
+///
+/// With K ranks (the trainer's communicator) only rank 0 writes files; every
+/// rank runs the same loop, and a checkpoint resumes only with the same K.
 
 #include <atomic>
 #include <chrono>
@@ -89,7 +92,13 @@ RunResult train_run(Trainer<T>& tr, const RunOptions& opt) {
   MetricsLog log(run_log_columns());
   RunResult res;
   res.checkpoint = opt.out_dir + "/checkpoint.ckpt";
+  const bool root = tr.communicator().is_root();
+  const std::string ranks = std::to_string(tr.communicator().size());
   if (opt.resume_from) {
+    const auto k = opt.resume_from->config.find("dist.ranks");
+    const std::string was = k == opt.resume_from->config.end() ? "1" : k->second;
+    require(was == ranks, opt.resume_from->source, ": was written by a run of ", was,
+            " rank(s), this run has ", ranks, "; resume with the same number of ranks (mpirun -np ", was, ")");
     tr.restore(*opt.resume_from);
     const auto it = opt.resume_from->config.find("log.csv");
     require<IoError>(it != opt.resume_from->config.end(), opt.resume_from->source,
@@ -98,8 +107,10 @@ RunResult train_run(Trainer<T>& tr, const RunOptions& opt) {
     if (log.size() > 0) res.last_loss = log.column("loss").back();
   }
   auto save = [&] {
+    if (!root) return;
     std::map<std::string, std::string> extra = opt.config;
     extra["log.csv"] = log.csv();
+    extra["dist.ranks"] = ranks;
     save_checkpoint(res.checkpoint, tr.checkpoint(extra));
     save_run_logs(log, opt.out_dir);
   };
@@ -108,10 +119,11 @@ RunResult train_run(Trainer<T>& tr, const RunOptions& opt) {
   const TrainConfig& cfg = tr.config();
   while (!tr.done()) {
     const std::int64_t e = tr.epoch();
-    ProgressBar bar(opt.progress ? *opt.progress : std::cerr, nb,
+    std::ostream* progress = root ? opt.progress : nullptr;  // one bar per job, rank 0's
+    ProgressBar bar(progress ? *progress : std::cerr, nb,
                     "epoch " + std::to_string(e + 1) + "/" + std::to_string(cfg.epochs), opt.live);
     auto on_step = [&](const StepReport& r) {
-      if (!opt.progress) return;
+      if (!progress) return;
       char loss[32], lr[32], ips[32];
       std::snprintf(loss, sizeof loss, "%.4f", r.loss);
       std::snprintf(lr, sizeof lr, "%.4g", r.lr);
@@ -131,7 +143,7 @@ RunResult train_run(Trainer<T>& tr, const RunOptions& opt) {
                                          {"lr", rep.lr},
                                          {"seconds", rep.seconds},
                                          {"images_per_s", rep.images_per_s}};
-    if (opt.monitor_bank && opt.monitor_queries) {
+    if (root && opt.monitor_bank && opt.monitor_queries) {
       row["knn_monitor"] = knn_accuracy(tr.encoder(), *opt.monitor_bank, *opt.monitor_queries,
                                         opt.augment, cfg.num_classes);
       tr.model().set_training(true);

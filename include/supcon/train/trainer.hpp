@@ -14,6 +14,13 @@
 /// model, the optimizer and the position from a checkpoint continues exactly
 /// as an uninterrupted run would (same thread count: OpenMP reductions keep
 /// their order for a fixed number of threads).
+///
+/// Data-parallel (DistOptions, docs/distributed.md): K ranks share each step
+/// of cfg.batch_size samples; rank r loads positions [r B / K, (r+1) B / K)
+/// of the batch one process would load, with the same views. The contrastive
+/// loss is that of the global batch (dist::supcon_loss_global), batch norm
+/// optionally uses the global statistics, and the parameter gradients are
+/// summed over the ranks, so every rank takes the step one process would.
 
 #include <atomic>
 #include <chrono>
@@ -25,6 +32,7 @@
 
 #include "supcon/data/augment.hpp"
 #include "supcon/data/loader.hpp"
+#include "supcon/dist/global_loss.hpp"
 #include "supcon/losses/cross_entropy.hpp"
 #include "supcon/losses/simclr.hpp"
 #include "supcon/losses/supcon_fused.hpp"
@@ -55,17 +63,33 @@ struct EpochReport {
   double images_per_s = 0;
 };
 
+/// How a Trainer shares its steps with other processes.
+struct DistOptions {
+  /// The K ranks training together (null: this process alone). Every rank
+  /// builds its Trainer with the same configuration and data set.
+  dist::Communicator* comm = nullptr;
+  /// Batch norm normalises with the statistics of the global batch, as one
+  /// process would; false: each rank its own part (cheaper, not equivalent).
+  bool sync_batchnorm = true;
+};
+
 template <class T>
 class Trainer {
  public:
   /// `train` must outlive the trainer. `augment` is the view pipeline.
   /// Throws ValueError for an invalid configuration or a data set whose
   /// images do not fit the encoder (channels) or whose classes exceed
-  /// cfg.num_classes.
-  Trainer(const TrainConfig& cfg, const data::Dataset& train, const data::AugmentConfig& augment)
+  /// cfg.num_classes, and with K ranks when cfg.batch_size is not a multiple of K.
+  Trainer(const TrainConfig& cfg, const data::Dataset& train, const data::AugmentConfig& augment,
+          DistOptions dist = {})
       : cfg_((validate(cfg), cfg)),
         loader_(train, data::make_augment<T>(augment),
-                {cfg.batch_size, is_contrastive(cfg.method) ? 2 : 1, true, true, cfg.seed}) {
+                {cfg.batch_size, is_contrastive(cfg.method) ? 2 : 1, true, true, cfg.seed}),
+        dist_(dist) {
+    if (!dist_.comm) dist_.comm = &dist::local_communicator();
+    const index_t K = dist_.comm->size();
+    require(cfg.batch_size % K == 0, "--batch-size ", cfg.batch_size, " must be a multiple of the ", K,
+            " ranks (each holds batch-size / ranks samples)");
     require(train.channels() == cfg.encoder.in_channels, "the data set has ", train.channels(),
             " channels but the encoder expects ", cfg.encoder.in_channels);
     require(train.num_classes() <= cfg.num_classes, "the data set has ", train.num_classes(),
@@ -99,6 +123,8 @@ class Trainer {
   }
 
   const TrainConfig& config() const { return cfg_; }
+  /// The ranks training together (a one-process communicator when alone).
+  dist::Communicator& communicator() { return *dist_.comm; }
   Module<T>& model() { return *model_; }
   ResNet<T>& encoder() { return supcon_ ? supcon_->encoder() : ce_->encoder(); }
   /// The cross-entropy model (null for contrastive methods).
@@ -123,14 +149,14 @@ class Trainer {
     model_->set_training(true);
     const index_t nb = batches_per_epoch();
     while (batch_ < nb) {
-      if (stop && stop->load()) return false;
+      if (stop && stop_requested(*stop)) return false;
       const auto t0 = std::chrono::steady_clock::now();
       StepReport r;
       r.epoch = epoch_;
       r.batch = batch_;
       r.batches = nb;
       r.lr = lr_of(epoch_, batch_);
-      r.loss = step(loader_.batch(batch_), r.lr);
+      r.loss = step(loader_.batch(batch_, dist_.comm->rank(), dist_.comm->size()), r.lr);
       const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
       loss_sum_ += r.loss;
       steps_in_epoch_ += 1;
@@ -200,6 +226,7 @@ class Trainer {
  private:
   TrainConfig cfg_;
   data::Loader<T> loader_;
+  DistOptions dist_;
   std::unique_ptr<SupConModel<T>> supcon_;
   std::unique_ptr<CEModel<T>> ce_;
   Module<T>* model_ = nullptr;
@@ -210,25 +237,67 @@ class Trainer {
   std::int64_t epoch_ = 0, batch_ = 0, global_step_ = 0;
   double loss_sum_ = 0, steps_in_epoch_ = 0, samples_ = 0, seconds_ = 0, last_lr_ = 0;
 
-  // One optimisation step on `b` at rate `lr`; returns the loss.
+  bool parallel() const { return dist_.comm->size() > 1; }
+
+  // Whether to stop now; with K ranks, whether any rank was asked to (so all
+  // stop at the same step).
+  bool stop_requested(const std::atomic<bool>& stop) {
+    if (!parallel()) return stop.load();
+    return dist_.comm->sum<std::int64_t>(stop.load() ? 1 : 0) > 0;
+  }
+
+  // One optimisation step on `b` (this rank's part of the batch) at rate `lr`; returns the loss.
   double step(const data::Batch<T>& b, double lr) {
     opt_->zero_grad();
+    dist::Communicator& comm = *dist_.comm;
+    // synchronised batch norm: per-channel sums all-reduced in forward and backward
+    std::unique_ptr<BatchNormSyncScope> sync;
+    if (parallel() && dist_.sync_batchnorm)
+      sync = std::make_unique<BatchNormSyncScope>([&comm](double* d, index_t n) { comm.allreduce_sum(d, n); });
     const Tensor<T> out = model_->forward(b.images);
     LossResult<T> r;
-    if (cfg_.method == Method::ce)
+    if (cfg_.method == Method::ce) {
       r = cross_entropy(out, b.labels);
-    else if (cfg_.method == Method::simclr)
+      if (parallel()) {  // the mean over K equal parts is the mean of the global batch
+        const T inv_k = T(1) / static_cast<T>(comm.size());
+        r.value = comm.sum(r.value) * inv_k;
+        for (T& g : r.grad) g *= inv_k;
+      }
+    } else if (parallel()) {
+      r = cfg_.method == Method::simclr ? dist::simclr_loss_global(comm, out, b.views, loss_opt_)
+                                        : dist::supcon_loss_global(comm, out, b.labels, loss_opt_);
+    } else if (cfg_.method == Method::simclr) {
       r = simclr_loss(out, b.views, loss_opt_);
-    else
+    } else {
       r = supcon_loss_fused(out, Pairing::from_labels(b.labels), loss_opt_);
+    }
     require(std::isfinite(static_cast<double>(r.value)), "training diverged: the loss is ",
             static_cast<double>(r.value), " at epoch ", epoch_ + 1, ", batch ", batch_ + 1,
             " (try a lower --lr)");
     model_->backward(r.grad);
+    if (parallel()) sum_gradients();
     opt_->set_lr(lr);
     opt_->step();
     return static_cast<double>(r.value);
   }
+
+  // Each rank's backward gave its part of dL/dtheta (the loss is global):
+  // one all-reduce of every gradient, packed into one buffer.
+  void sum_gradients() {
+    const std::vector<Parameter<T>*> params = model_->parameter_list();
+    std::size_t n = 0;
+    for (const Parameter<T>* p : params) n += static_cast<std::size_t>(p->grad.size());
+    grad_buf_.resize(n);
+    T* at = grad_buf_.data();
+    for (const Parameter<T>* p : params) at = std::copy(p->grad.begin(), p->grad.end(), at);
+    dist_.comm->allreduce_sum(grad_buf_.data(), static_cast<index_t>(n));
+    at = grad_buf_.data();
+    for (Parameter<T>* p : params) {
+      std::copy(at, at + p->grad.size(), p->grad.begin());
+      at += p->grad.size();
+    }
+  }
+  std::vector<T> grad_buf_;
 };
 
 }  // namespace supcon
