@@ -24,9 +24,12 @@ int run_eval(const EvalArgs& a) {
   const EvalOutcome r = evaluate_model(m, src, ProbeOptions{}, a.probe, "", std::cerr);
   const std::vector<std::string> names = class_names(src.name);
   print_metrics(std::cout, m.ce ? "cross-entropy classifier" : "linear probe", r.classifier, names, true);
+  // A CE encoder is probed too, so the two kinds of encoder compare under one protocol.
+  if (m.ce) print_metrics(std::cout, "linear probe on the frozen encoder", r.probe, names, false);
   print_metrics(std::cout, "kNN (k = 200, weights exp(sim / 0.1))", r.knn, names, false);
   if (!a.json_out.empty())
     write_file_atomic(a.json_out, "{\"classifier\": " + metrics_json(r.classifier) +
+                                      (m.ce ? ",\n \"probe\": " + metrics_json(r.probe) : std::string()) +
                                       ",\n \"knn\": " + metrics_json(r.knn) + "}\n");
   return 0;
 }
