@@ -153,6 +153,24 @@ TEST_CASE("The fused CUDA kernels refuse a mask, a positives cap and one_positiv
   CHECK_THROWS_WITH(cuda::supcon_loss_fused(f, losses_test::five_labels(), one_pos), Catch::Contains("one_positive"));
 }
 
+TEST_CASE("The fused CUDA kernels refuse a feature dimension too large for shared memory, naming D") {
+  // the backward pass keeps 32 x D accumulators per block in shared memory
+  const Tensor<double> f = random_features<double>(4, 4096, 62);
+  CHECK_THROWS_WITH(cuda::supcon_loss_fused(f, Pairing::identity(2)), Catch::Contains("D = 4096"));
+}
+
+TEST_CASE("Degenerate batches give the reference's zero loss and zero gradient on the fused kernels") {
+  // one row: no positive, no negative; distinct labels with one view: no anchor has a positive
+  SupConOptions exclude;
+  exclude.no_positives = NoPositives::exclude;
+  const Tensor<double> one = random_features<double>(1, 3, 63), distinct = random_features<double>(6, 3, 64);
+  CHECK(relative_error(cuda::supcon_loss_fused(one, Pairing::identity(1)),
+                       supcon_loss_reference(one, Pairing::identity(1))) == 0.0);
+  const LossResult<double> r = cuda::supcon_loss_fused(distinct, Pairing::identity(6), exclude);
+  CHECK(r.value == 0.0);
+  CHECK(r.grad.vec().cwiseAbs().maxCoeff() == 0.0);
+}
+
 TEST_CASE("Bad input to the CUDA losses throws the CPU losses' errors before any launch") {
   Tensor<double> f = random_features<double>(10, 3, 71);
   CHECK_THROWS_AS(cuda::supcon_loss_fused(f, Pairing::identity(3)), ShapeError);  // 10 rows, 3 samples
