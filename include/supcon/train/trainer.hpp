@@ -142,6 +142,8 @@ class Trainer {
   /// Runs the rest of the current epoch. Before each step it reads `stop`
   /// (may be null); when set, it returns false at once, leaving the position
   /// at the next step. Returns true when the epoch finished, and fills `out`.
+  /// With K ranks every rank calls it, all with a flag or all without (the
+  /// ranks agree on stopping through one all-reduce per step).
   bool run_epoch(const std::atomic<bool>* stop, const std::function<void(const StepReport&)>& on_step,
                  EpochReport& out) {
     require(!done(), "training already finished its ", cfg_.epochs, " epochs");
