@@ -1,5 +1,5 @@
 // The float products of the convolutions, one thread: the AVX2 kernel of
-// ops/gemm.hpp against Eigen's product on the same operands. Shapes are those
+// core/gemm.hpp against Eigen's product on the same operands. Shapes are those
 // of a 3x3 convolution of the demo ResNet (width 16, 28x28) and of ResNet-18
 // (CIFAR stem), with images grouped to about 512-800 columns:
 //   forward  Y (OC, L)   = W (OC, CKK) COL (CKK, L)
@@ -11,7 +11,7 @@
 
 #include "supcon/core/rng.hpp"
 #include "supcon/core/tensor.hpp"
-#include "supcon/ops/gemm.hpp"
+#include "supcon/core/gemm.hpp"
 
 namespace {
 
@@ -23,28 +23,41 @@ struct Shape3 {
   index_t oc, ckk, l;
 };
 
+// The kernel itself; false never (the caller checked the CPU).
+bool sgemm_ok(index_t M, index_t N, index_t K, const float* A, index_t rsa, index_t csa, const float* B,
+              index_t rsb, index_t csb, float* C, index_t ldc, bool acc) {
+  supcon::detail::gemm::sgemm(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, acc);
+  return true;
+}
+
 Mat random(index_t r, index_t c, supcon::Rng& rng) {
   Mat m(r, c);
   for (index_t i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(rng.normal());
   return m;
 }
 
-// which: 0 forward, 1 dweight, 2 dcol; eigen: Eigen's product instead of the kernel.
+// which: 0 forward, 1 dweight, 2 dcol; eigen: Eigen's product instead of the
+// kernel (which runs here whatever the policy of gemm_available says).
 void BM_Gemm(benchmark::State& state, Shape3 s, int which, bool eigen) {
+  if (!eigen && !supcon::detail::gemm::cpu_has_avx2_fma()) {
+    state.SkipWithError("no AVX2 + FMA on this CPU");
+    return;
+  }
+  eigen = eigen || !supcon::detail::gemm::cpu_has_avx2_fma();
   supcon::Rng rng(1);
   const Mat w = random(s.oc, s.ckk, rng), col = random(s.ckk, s.l, rng), dy = random(s.oc, s.l, rng);
   Mat out = Mat::Zero(which == 2 ? s.ckk : s.oc, which == 1 ? s.ckk : s.l);
   for (auto _ : state) {
     if (which == 0) {
-      if (eigen || !supcon::ops::gemm_fast<float>(s.oc, s.l, s.ckk, w.data(), s.ckk, 1, col.data(), s.l, 1,
+      if (eigen || !sgemm_ok(s.oc, s.l, s.ckk, w.data(), s.ckk, 1, col.data(), s.l, 1,
                                                   out.data(), s.l, false))
         out.noalias() = w * col;
     } else if (which == 1) {
-      if (eigen || !supcon::ops::gemm_fast<float>(s.oc, s.ckk, s.l, dy.data(), s.l, 1, col.data(), 1, s.l,
+      if (eigen || !sgemm_ok(s.oc, s.ckk, s.l, dy.data(), s.l, 1, col.data(), 1, s.l,
                                                   out.data(), s.ckk, true))
         out.noalias() += dy * col.transpose();
     } else {
-      if (eigen || !supcon::ops::gemm_fast<float>(s.ckk, s.l, s.oc, w.data(), 1, s.ckk, dy.data(), s.l, 1,
+      if (eigen || !sgemm_ok(s.ckk, s.l, s.oc, w.data(), 1, s.ckk, dy.data(), s.l, 1,
                                                   out.data(), s.l, false))
         out.noalias() = w.transpose() * dy;
     }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "supcon/config.hpp"
+#include "supcon/core/gemm.hpp"
 #include "supcon/losses/supcon_fused_kernels.hpp"
 #include "supcon/losses/supcon_layout.hpp"
 #include "supcon/losses/supcon_options.hpp"
@@ -118,6 +119,32 @@ void transpose_into(const T* a, index_t rows, index_t cols, T* t) {
         for (index_t j = j0; j < std::min(cols, j0 + 16); ++j) t[j * rows + i] = a[i * cols + j];
 }
 
+/// out (r, n) = (scale A) B^T for A (r, D) and B (n, D), row-major: the
+/// similarities of a strip or tile. In float on an AVX2 CPU the product goes
+/// through core/gemm.hpp with A scaled into a per-thread buffer first.
+template <class T>
+void similarity_product(const T* A, index_t r, const T* B, index_t n, index_t D, T scale, T* out) {
+  if (gemm_available<T>()) {
+    thread_local std::vector<T> scaled;
+    if (scaled.size() < static_cast<std::size_t>(r * D)) scaled.resize(static_cast<std::size_t>(r * D));
+    for (index_t i = 0; i < r * D; ++i) scaled[static_cast<std::size_t>(i)] = scale * A[i];
+    gemm_fast<T>(r, n, D, scaled.data(), D, 1, B, 1, D, out, n, false);
+    return;
+  }
+  MatrixMap<T>(out, r, n).noalias() = (scale * ConstMatrixMap<T>(A, r, D)) * ConstMatrixMap<T>(B, n, D).transpose();
+}
+
+/// dA (r, D) += G (r, n) B (n, D) and dB (n, D) += G^T A (r, D): the two
+/// backward products of a strip or tile (G row-major; dA and dB row-major with
+/// row stride D). dB is skipped when null.
+template <class T>
+void backward_products(const T* G, index_t r, index_t n, const T* A, const T* B, index_t D, T* dA, T* dB) {
+  if (!gemm_fast<T>(r, D, n, G, n, 1, B, D, 1, dA, D, true))
+    MatrixMap<T>(dA, r, D).noalias() += ConstMatrixMap<T>(G, r, n) * ConstMatrixMap<T>(B, n, D);
+  if (dB && !gemm_fast<T>(n, D, r, G, 1, n, A, D, 1, dB, D, true))
+    MatrixMap<T>(dB, n, D).noalias() += ConstMatrixMap<T>(G, r, n).transpose() * ConstMatrixMap<T>(A, r, D);
+}
+
 /// Strips of at most R anchor rows against all N contrast rows: the three
 /// products of the loss, for every option. The anchors are the rows of
 /// `ranges` (all A anchors: one range [0, A)); unscaled[j] = L(i) of the j-th
@@ -155,7 +182,7 @@ void fused_strips(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOp
       const index_t i0 = st.i0, r = st.r;
       MatrixMap<T> S(ws.strip[t].data(), r, N);
       const ConstMatrixMap<T> Fa(F.data() + i0 * D, r, D);
-      S.noalias() = (inv_tau * Fa) * F.transpose();  // S = F_a F^T / tau
+      similarity_product(Fa.data(), r, F.data(), N, D, inv_tau, S.data());  // S = F_a F^T / tau
       for (index_t ii = 0; ii < r; ++ii) {
         const index_t i = i0 + ii, np = lay.positives[static_cast<std::size_t>(i)];
         T* s = S.row(ii).data();
@@ -172,8 +199,8 @@ void fused_strips(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupConOp
         }
       }
       // S now holds G / tau (w includes 1 / tau). Backward of forward: S = F_a F^T / tau
-      dF.middleRows(i0, r).noalias() += S * F;  // dF_a += G F / tau
-      dF.noalias() += S.transpose() * Fa;       // dF_c += G^T F_a / tau
+      //   dF_a += G F / tau  and  dF_c += G^T F_a / tau
+      backward_products(S.data(), r, N, Fa.data(), F.data(), D, dF.data() + i0 * D, dF.data());
     }
   }
   ws.reduce(threads, N * D, grad);
@@ -213,8 +240,7 @@ void fused_symmetric(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupCo
     while (p >= nb - c.I) p -= nb - c.I, ++c.I;
     c.K = c.I + p, c.i0 = c.I * R, c.k0 = c.K * R;
     c.ri = std::min(R, N - c.i0), c.rk = std::min(R, N - c.k0);
-    MatrixMap<T>(buf, c.ri, c.rk).noalias() =
-        (inv_tau * F.middleRows(c.i0, c.ri)) * F.middleRows(c.k0, c.rk).transpose();
+    similarity_product(F.data() + c.i0 * D, c.ri, F.data() + c.k0 * D, c.rk, D, inv_tau, buf);
     return c;
   };
 
@@ -284,8 +310,9 @@ void fused_symmetric(const ContrastLayout& lay, ConstMatrixMap<T> F, const SupCo
           s[kk] = e1[kk] * (ci.a_n + pos[kk] * da) + e2[kk] * (ka[kk] + pos[kk] * kda[kk]) +
                   pos[kk] * (ci.c_p + kc[kk]);
       }
-      dF.middleRows(i0, ri).noalias() += S * FK;       // dF_I += H F_K / tau
-      if (I != K) dF.middleRows(k0, rk).noalias() += S.transpose() * FI;  // dF_K += H^T F_I / tau
+      // dF_I += H F_K / tau and, off the diagonal, dF_K += H^T F_I / tau
+      backward_products(S.data(), ri, rk, FI.data(), FK.data(), D, dF.data() + i0 * D,
+                        I != K ? dF.data() + k0 * D : nullptr);
     }
   }
   ws.reduce(threads, N * D, grad);

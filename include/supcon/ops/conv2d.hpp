@@ -7,7 +7,7 @@
 ///   unfolded by im2col into a (C*K*K, OH*OW) matrix and the convolution is
 ///   a GEMM with the (OC, C*K*K) weight; images with small feature maps are
 ///   grouped into one wider GEMM; OpenMP over groups of images. In float the
-///   products go through the AVX2 kernel of gemm.hpp when the CPU has it
+///   products go through the AVX2 kernel of core/gemm.hpp when the CPU has it
 ///   (whatever the compiler flags), otherwise through Eigen.
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
+#include "supcon/core/gemm.hpp"
 #include "supcon/core/tensor.hpp"
-#include "supcon/ops/gemm.hpp"
 #include "supcon/ops/im2col.hpp"
 
 namespace supcon::ops {

@@ -1,7 +1,8 @@
 #pragma once
 /// \file gemm.hpp
 /// A single-threaded float matrix product with an AVX2 + FMA micro-kernel,
-/// chosen at run time, for the products of the convolutions.
+/// chosen at run time, for the products of the convolutions and of the fused
+/// SupCon loss.
 ///
 ///     C (M, N) = A (M, K) B (K, N)      or      C += A B
 ///
@@ -24,9 +25,9 @@
 /// tile is written back through a small buffer, so any M, N, K work.
 ///
 /// `gemm_fast` returns false (and does nothing) for double, on CPUs without
-/// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, or when the
-/// environment variable SUPCON_GEMM is set to `eigen`; callers then use
-/// Eigen's product. Either way the result is deterministic.
+/// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, and when
+/// Eigen itself was compiled with AVX2 and FMA (see use_kernel); callers then
+/// use Eigen's product. Either way the result is deterministic.
 
 #include <algorithm>
 #include <cstdint>
@@ -44,7 +45,7 @@
 #define SUPCON_GEMM_AVX2 0
 #endif
 
-namespace supcon::ops {
+namespace supcon {
 namespace detail::gemm {
 
 constexpr index_t MR = 4, NR = 24;    // micro-tile of C held in registers
@@ -169,8 +170,6 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
 inline bool cpu_has_avx2_fma() {
   static const bool ok = [] {
     __builtin_cpu_init();
-    const char* env = std::getenv("SUPCON_GEMM");
-    if (env && std::strcmp(env, "eigen") == 0) return false;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
   return ok;
@@ -224,7 +223,8 @@ inline bool cpu_has_avx2_fma() { return false; }
 #endif
 
 /// The product; requires cpu_has_avx2_fma(). When B would have to be packed
-/// transposed (column-major) and C has fewer rows than columns, the transposed
+/// transposed (column-major) and C has few rows (each packed entry of B would
+/// serve fewer than 16 tiles) and fewer rows than columns, the transposed
 /// product C^T = B^T A^T is formed instead: its B is the smaller A^T, and its
 /// A, the large B^T, is row-major and read in place (the weight gradient of a
 /// convolution, dW += dY COL^T, is this case).
@@ -236,7 +236,7 @@ inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, 
       for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
     return;
   }
-  if (csb != 1 && rsb == 1 && M < N)
+  if (csb != 1 && rsb == 1 && M < 64 && M < N)
     sgemm_blocked(N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc, accumulate);
   else
     sgemm_blocked(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, 1, accumulate);
@@ -246,19 +246,49 @@ inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, 
 #endif
 }
 
+/// The policy: the kernel stands in for Eigen's product where Eigen was
+/// compiled for less than the CPU has (no -mavx2 -mfma, e.g. a build without
+/// -march=native); where Eigen has AVX2 and FMA too, its product is as fast or
+/// faster (docs/performance.md) and is kept. The environment variable
+/// SUPCON_GEMM=kernel or =eigen overrides the choice.
+inline bool use_kernel() {
+  static const bool on = [] {
+    if (!cpu_has_avx2_fma()) return false;
+    const char* env = std::getenv("SUPCON_GEMM");
+    if (env && std::strcmp(env, "kernel") == 0) return true;
+    if (env && std::strcmp(env, "eigen") == 0) return false;
+#if defined(__AVX2__) && defined(__FMA__)
+    return false;
+#else
+    return true;
+#endif
+  }();
+  return on;
+}
+
 }  // namespace detail::gemm
+
+/// Whether gemm_fast<T> computes products: float, on a CPU with AVX2 and FMA,
+/// under the policy of detail::gemm::use_kernel.
+template <class T>
+bool gemm_available() {
+  if constexpr (std::is_same_v<T, float>)
+    return detail::gemm::use_kernel();
+  else
+    return false;
+}
 
 /// C (M, N) = A (M, K) B (K, N), or C += A B when `accumulate`, with the
 /// AVX2 kernel above; A(i, k) = A[i * rsa + k * csa], B(k, j) = B[k * rsb + j * csb],
 /// C(i, j) = C[i * ldc + j]. C must not overlap A or B.
-/// Returns false, touching nothing, when the kernel is not available (double,
-/// another CPU or compiler, SUPCON_GEMM=eigen): the caller then computes the
-/// same product another way.
+/// Returns false, touching nothing, when the kernel is not to be used
+/// (gemm_available<T>() is false): the caller then computes the same product
+/// another way.
 template <class T>
 bool gemm_fast(index_t M, index_t N, index_t K, const T* A, index_t rsa, index_t csa, const T* B, index_t rsb,
                index_t csb, T* C, index_t ldc, bool accumulate) {
   if constexpr (std::is_same_v<T, float>) {
-    if (!detail::gemm::cpu_has_avx2_fma()) return false;
+    if (!detail::gemm::use_kernel()) return false;
     detail::gemm::sgemm(M, N, K, A, rsa, csa, B, rsb, csb, C, ldc, accumulate);
     return true;
   } else {
@@ -268,4 +298,4 @@ bool gemm_fast(index_t M, index_t N, index_t K, const T* A, index_t rsa, index_t
   }
 }
 
-}  // namespace supcon::ops
+}  // namespace supcon
