@@ -101,7 +101,8 @@ TEST_CASE("The global loss with one process is the single-process loss") {
   for (dist::LossImpl impl : {dist::LossImpl::fused, dist::LossImpl::reference}) {
     const LossResult<float> g = dist::supcon_loss_global(dist::local_communicator(), f, labels, opt, impl);
     CHECK(g.value == Approx(single.value).epsilon(1e-6));
-    CHECK(testing::max_relative_error(g.grad, single.grad, 1e-3f) < 1e-5);
+    // float sums in another order (strips against the reference's full matrix)
+    CHECK(testing::max_relative_error(g.grad, single.grad, 1e-3f) < 1e-4);
     CHECK(g.anchors == 12);
   }
 }
