@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "supcon/core/tensor.hpp"
@@ -35,6 +36,36 @@ NCS batchnorm_dims(const Tensor<T>& x, const Tensor<T>& weight, const char* what
   require<ShapeError>(weight.shape() == Shape{C}, what, ": weight has shape ",
                       shape_str(weight.shape()), ", expected (", C, ",)");
   return {N, C, x.rank() == 4 ? x.dim(2) * x.dim(3) : 1};
+}
+
+/// Channel c's two sums of the backward: sum dy and sum dy (x - mu), in double.
+template <class T>
+std::pair<double, double> batchnorm_grad_sums(const Tensor<T>& dy, const Tensor<T>& x, index_t c, T mu,
+                                              index_t N, index_t C, index_t S) {
+  double sum_dy = 0, sum_dy_xc = 0;
+  for (index_t n = 0; n < N; ++n) {
+    const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S), gs(dy.data() + (n * C + c) * S, S);
+    sum_dy += static_cast<double>(gs.sum());
+    sum_dy_xc += static_cast<double>((gs.array() * (xs.array() - mu)).sum());
+  }
+  return {sum_dy, sum_dy_xc};
+}
+
+/// Channel c of dx from the channel's sums over all M values (sum_dy_xhat =
+/// invstd * sum dy (x - mu)). forward: xhat = (x - mean) invstd, mean and var
+/// depend on every x of the channel:
+///   dx = invstd (w g - mean(w g) - xhat mean(w g xhat)) = a g + k (x - mean) + b
+template <class T>
+void batchnorm_channel_dx(const Tensor<T>& dy, const Tensor<T>& x, index_t c, T mu, double invstd, double w,
+                          double sum_dy, double sum_dy_xhat, double M, index_t N, index_t C, index_t S,
+                          Tensor<T>& dx) {
+  const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
+  const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
+          b = static_cast<T>(-invstd * mean_g);
+  for (index_t n = 0; n < N; ++n)
+    VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
+        a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +
+        k * (ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() - mu) + b;
 }
 }  // namespace detail
 
@@ -135,25 +166,12 @@ void batchnorm_backward_train(const Tensor<T>& dy, const Tensor<T>& x, const Ten
     const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
     // forward: y = weight * xhat + bias  =>  dbias = sum dy, dweight = sum dy * xhat
     // (xhat = (x - mean) invstd, so the second sum is invstd * sum dy (x - mean))
-    double sum_dy = 0, sum_dy_xc = 0;
-    for (index_t n = 0; n < N; ++n) {
-      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S), gs(dy.data() + (n * C + c) * S, S);
-      sum_dy += static_cast<double>(gs.sum());
-      sum_dy_xc += static_cast<double>((gs.array() * (xs.array() - mu)).sum());
-    }
+    const auto [sum_dy, sum_dy_xc] = detail::batchnorm_grad_sums(dy, x, c, mu, N, C, S);
     const double sum_dy_xhat = invstd * sum_dy_xc;
     dbias[c] += static_cast<T>(sum_dy);
     dweight[c] += static_cast<T>(sum_dy_xhat);
-    // forward: xhat = (x - mean) invstd, mean and var depend on every x of the channel:
-    //   dx = invstd (w g - mean(w g) - xhat mean(w g xhat)) = a g + k (x - mean) + b
-    const double w = weight[c];
-    const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
-    const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
-            b = static_cast<T>(-invstd * mean_g);
-    for (index_t n = 0; n < N; ++n)
-      VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
-          a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +
-          k * (ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() - mu) + b;
+    detail::batchnorm_channel_dx(dy, x, c, mu, invstd, static_cast<double>(weight[c]), sum_dy, sum_dy_xhat, M, N,
+                                 C, S, dx);
   }
 }
 
@@ -230,12 +248,7 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
   std::vector<double> sums(static_cast<std::size_t>(2 * C), 0.0);
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
-    double s1 = 0, s2 = 0;
-    for (index_t n = 0; n < N; ++n) {
-      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S), gs(dy.data() + (n * C + c) * S, S);
-      s1 += static_cast<double>(gs.sum());
-      s2 += static_cast<double>((gs.array() * (xs.array() - mean[c])).sum());
-    }
+    const auto [s1, s2] = detail::batchnorm_grad_sums(dy, x, c, mean[c], N, C, S);
     const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
     // forward: y = weight * xhat + bias (this process's share of dbias, dweight)
     dbias[c] += static_cast<T>(s1);
@@ -246,17 +259,12 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
   reduce(sums.data(), 2 * C);
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
-    // forward: xhat = (x - mean) invstd with the global mean and variance:
-    //   dx = a dy + k (x - mean) + b, as in batchnorm_backward_train with global sums
-    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps), w = weight[c];
-    const double mean_g = w * sums[static_cast<std::size_t>(c)] / static_cast<double>(M);
-    const double mean_g_xhat = w * invstd * sums[static_cast<std::size_t>(C + c)] / static_cast<double>(M);
-    const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
-            b = static_cast<T>(-invstd * mean_g), mu = mean[c];
-    for (index_t n = 0; n < N; ++n)
-      VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
-          a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +
-          k * (ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() - mu) + b;
+    // forward: xhat = (x - mean) invstd with the global mean and variance: the
+    // dx of batchnorm_backward_train with the global sums and count
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    detail::batchnorm_channel_dx(dy, x, c, mean[c], invstd, static_cast<double>(weight[c]),
+                                 sums[static_cast<std::size_t>(c)], invstd * sums[static_cast<std::size_t>(C + c)],
+                                 static_cast<double>(M), N, C, S, dx);
   }
 }
 
