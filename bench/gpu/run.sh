@@ -36,7 +36,7 @@ cmake -S "$root" -B "$build" "${generator[@]}" "${arch[@]}" -DCMAKE_BUILD_TYPE=R
   -DSUPCON_DEPS_DIR="$deps" -DSUPCON_CUDA=ON -DSUPCON_BUILD_GPU_BENCH=ON \
   -DSUPCON_BUILD_CLI=OFF -DSUPCON_BUILD_EXAMPLES=OFF -DSUPCON_BUILD_BENCHMARKS=OFF
 echo "== build"
-cmake --build "$build" -j"$(nproc)" --target test_cuda_math test_cuda_losses bench_gpu_loss
+cmake --build "$build" -j"$(nproc)" --target test_cuda_math test_cuda_losses test_cuda_layer_math test_cuda_layers bench_gpu_loss
 set +e
 mkdir -p "$out"
 

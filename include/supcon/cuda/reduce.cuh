@@ -1,0 +1,80 @@
+#pragma once
+/// \file reduce.cuh
+/// Per-channel sums on the GPU with a fixed order (no atomics, so every run
+/// gives the same bits): one block of kReduceThreads threads per channel of a
+/// (N, C, S) tensor. Thread t adds the channel's values m = t, t + threads,
+/// ... in order; the block then adds its partial sums by a tree in shared
+/// memory. The per-value arithmetic (moments_push, grad_sums_push) is in
+/// layer_math.cuh; tests/cuda_layer_math.test.cpp runs the same order on the CPU.
+
+#include <cstdint>
+
+#include "supcon/cuda/device.cuh"
+#include "supcon/cuda/layer_math.cuh"
+
+namespace supcon::cuda {
+
+/// What a channel reduction adds up.
+enum class SumMode {
+  plain,    ///< a = sum u (biases: sum dy)
+  moments,  ///< a = sum (u - u0), b = sum (u - u0)^2, u0 the channel's first value
+  grad,     ///< a = sum u, b = sum u (v - centre[c]) (batch-norm backward: u = dy, v = x)
+};
+
+/// u (and v) are (N, C, S); out (C,) receives each channel's Sums2 (assigned).
+/// Launch with C blocks of kReduceThreads threads.
+template <class T>
+__global__ void channel_sums_kernel(SumMode mode, const T* u, const T* v, const T* centre, std::int64_t N,
+                                    std::int64_t C, std::int64_t S, Sums2* out) {
+  __shared__ Sums2 part[kReduceThreads];
+  const std::int64_t c = blockIdx.x, M = N * S;
+  const int t = threadIdx.x;
+  Sums2 s = sums_empty();
+  const T u0 = mode == SumMode::moments ? u[c * S] : T(0);
+  const T mu = mode == SumMode::grad ? centre[c] : T(0);
+  for (std::int64_t m = t; m < M; m += kReduceThreads) {
+    const std::int64_t k = channel_index(m, c, C, S);
+    if (mode == SumMode::moments)
+      moments_push(s, u[k], u0);
+    else if (mode == SumMode::grad)
+      grad_sums_push(s, u[k], v[k], mu);
+    else
+      s.a += static_cast<double>(u[k]);
+  }
+  part[t] = s;
+  __syncthreads();
+  for (int half = kReduceThreads / 2; half > 0; half /= 2) {
+    if (t < half) sums_merge(part[t], part[t + half]);
+    __syncthreads();
+  }
+  if (t == 0) out[c] = part[0];
+}
+
+/// Launches channel_sums_kernel on the default stream; `out` grows to C entries.
+template <class T>
+void channel_sums(SumMode mode, const T* u, const T* v, const T* centre, std::int64_t N, std::int64_t C, std::int64_t S,
+                  DeviceBuffer<Sums2>& out) {
+  out.resize(static_cast<std::size_t>(C));
+  if (C == 0) return;
+  channel_sums_kernel<T><<<static_cast<unsigned>(C), kReduceThreads>>>(mode, u, v, centre, N, C, S, out.data());
+  check_launch("channel_sums_kernel");
+}
+
+/// dbias (C,) += T(sums[c].a): the bias gradient from a plain channel sum of dy.
+template <class T>
+__global__ void add_channel_sums_kernel(const Sums2* sums, std::int64_t C, T* dbias) {
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < C) dbias[c] += static_cast<T>(sums[c].a);
+}
+
+/// dbias (C,) += sum over n and s of dy (N, C, S), in double, then rounded to T.
+/// `scratch` holds the C sums between the two launches.
+template <class T>
+void bias_grad(const T* dy, std::int64_t N, std::int64_t C, std::int64_t S, T* dbias, DeviceBuffer<Sums2>& scratch) {
+  if (C == 0) return;
+  channel_sums<T>(SumMode::plain, dy, nullptr, nullptr, N, C, S, scratch);
+  add_channel_sums_kernel<T><<<blocks_for(C, 256), 256>>>(scratch.data(), C, dbias);
+  check_launch("add_channel_sums_kernel");
+}
+
+}  // namespace supcon::cuda
