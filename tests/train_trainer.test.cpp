@@ -193,9 +193,26 @@ TEST_CASE("the training configuration survives the trip through a checkpoint") {
   c.lr = 0.1234567890123;
   c.warmup = 0.5;
   c.schedule = "step";
+  c.crop_scale_min = 0.55;
   const TrainConfig d = train_config_from(to_strings(c), "x");
   CHECK(to_strings(d) == to_strings(c));
   CHECK(d.lr == c.lr);
+  CHECK(d.crop_scale_min == c.crop_scale_min);
+}
+
+TEST_CASE("an unset crop scale leaves no trace, so older checkpoints still match") {
+  TrainConfig c = tiny(Method::ce, 1);
+  CHECK(to_strings(c).count("train.crop_scale_min") == 0);
+  CHECK(train_config_from(to_strings(c), "x").crop_scale_min == 0);
+}
+
+TEST_CASE("the run's crop scale replaces the augmentation's, and only when set") {
+  data::AugmentConfig a;
+  a.crop_scale_min = 0.3;
+  TrainConfig c = tiny(Method::ce, 1);
+  CHECK(training_views(a, c).crop_scale_min == 0.3);
+  c.crop_scale_min = 0.7;
+  CHECK(training_views(a, c).crop_scale_min == 0.7);
 }
 
 TEST_CASE("bad training options are refused with the option's name") {
@@ -208,6 +225,9 @@ TEST_CASE("bad training options are refused with the option's name") {
   c = tiny(Method::supcon, 1);
   c.temperature = -1;
   CHECK_THROWS_WITH(validate(c), Catch::Contains("--temperature"));
+  c = tiny(Method::supcon, 1);
+  c.crop_scale_min = 1.5;
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("--crop-scale must be in (0, 1]"));
   CHECK_THROWS_WITH(parse_method("supcom"), Catch::Contains("--method"));
   c = tiny(Method::supcon, 1);
   c.batch_size = 128;  // more than the 64 images

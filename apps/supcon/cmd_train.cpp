@@ -22,7 +22,7 @@ struct TrainArgs {
   std::string method = "supcon", arch = "resnet18", head = "mlp", optimizer = "sgd",
               schedule = "cosine", out;
   std::int64_t width = 16, epochs = 10, batch_size = 256, feat_dim = 128, monitor = 1000;
-  double lr = 0.25, temperature = 0.1, warmup = -1, weight_decay = 1e-4, momentum = 0.9;
+  double lr = 0.25, temperature = 0.1, crop_scale = 0, warmup = -1, weight_decay = 1e-4, momentum = 0.9;
   std::uint64_t seed = 0;
   bool resume = false;
   double dist_timeout = 600;
@@ -55,6 +55,9 @@ int run_train(const TrainArgs& a, dist::Communicator& comm) {
     cfg.schedule = a.schedule;
     cfg.warmup = a.warmup;
     cfg.temperature = a.temperature;
+    require(a.crop_scale == 0 || (a.crop_scale > 0 && a.crop_scale <= 1),
+            "--crop-scale must be in (0, 1], got ", a.crop_scale);
+    cfg.crop_scale_min = a.crop_scale;
     cfg.seed = a.seed;
     require(a.data.train_subset >= 0, "--train-subset must be >= 0, got ", a.data.train_subset);
     require(a.monitor >= 0, "--monitor must be >= 0, got ", a.monitor);
@@ -106,6 +109,8 @@ void add_train_command(CLI::App& app, Runner& run) {
   cmd->add_option("--schedule", a->schedule, "cosine or step")->capture_default_str();
   cmd->add_option("--warmup", a->warmup, "Epochs of linear warm-up (default: 5% of --epochs)");
   cmd->add_option("--temperature", a->temperature, "Temperature (= base temperature)")->capture_default_str();
+  cmd->add_option("--crop-scale", a->crop_scale,
+                  "Smallest area fraction of the random resized crop, in (0, 1] (default: the data set's, 0.2)");
   cmd->add_option("--weight-decay", a->weight_decay, "Weight decay")->capture_default_str();
   cmd->add_option("--momentum", a->momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the initialisation, order and augmentation")->capture_default_str();

@@ -11,7 +11,7 @@ supcon_cli_test(train_supcon "done: 2 epochs, final loss [0-9.]+"
                 train ${TINY} --batch-size 32 --method supcon --epochs 2 --out ${TOUT}/supcon)
 supcon_cli_test(train_resume_finished "done: 2 epochs" train --out ${TOUT}/supcon --resume)
 supcon_cli_test(train_ce "training ce: resnet18 width 2, 64 images of mnist.*done: 1 epochs"
-                train ${TINY} --batch-size 32 --method ce --epochs 1 --lr 0.05 --out ${TOUT}/ce)
+                train ${TINY} --batch-size 32 --method ce --epochs 1 --lr 0.05 --crop-scale 0.5 --out ${TOUT}/ce)
 supcon_cli_test(linear "linear probe: top-1 [0-9.]+%, top-5 [0-9.]+% on 32 test images.*kNN \\(k = 200\\): top-1"
                 linear --checkpoint ${TOUT}/supcon/checkpoint.ckpt --epochs 5 --out ${TOUT}/supcon)
 supcon_cli_test(eval_probe "linear probe: top-1.*confusion matrix.*kNN \\(k = 200"
@@ -36,6 +36,8 @@ supcon_cli_error_test(train_negative_epochs "--epochs must be >= 1, got -1"
                       train ${TINY} --epochs -1 --out ${TOUT}/x)
 supcon_cli_error_test(train_batch_zero "--batch-size must be >= 2, got 0"
                       train ${TINY} --batch-size 0 --out ${TOUT}/x)
+supcon_cli_error_test(train_crop_scale_above_one "--crop-scale must be in .0, 1., got 1.5"
+                      train ${TINY} --crop-scale 1.5 --out ${TOUT}/x)
 supcon_cli_error_test(train_unknown_method "--method" train ${TINY} --method supcom --out ${TOUT}/x)
 supcon_cli_error_test(train_unwritable_out "--out /proc/supcon: cannot create the directory"
                       train ${TINY} --out /proc/supcon)

@@ -73,17 +73,24 @@ struct DistOptions {
   bool sync_batchnorm = true;
 };
 
+/// The view pipeline of a run: `augment` with the run's crop scale, if set.
+inline data::AugmentConfig training_views(data::AugmentConfig augment, const TrainConfig& cfg) {
+  if (cfg.crop_scale_min > 0) augment.crop_scale_min = cfg.crop_scale_min;
+  return augment;
+}
+
 template <class T>
 class Trainer {
  public:
-  /// `train` must outlive the trainer. `augment` is the view pipeline.
+  /// `train` must outlive the trainer. `augment` is the view pipeline
+  /// (cfg.crop_scale_min, when set, replaces its crop_scale_min).
   /// Throws ValueError for an invalid configuration or a data set whose
   /// images do not fit the encoder (channels) or whose classes exceed
   /// cfg.num_classes, and with K ranks when cfg.batch_size is not a multiple of K.
   Trainer(const TrainConfig& cfg, const data::Dataset& train, const data::AugmentConfig& augment,
           DistOptions dist = {})
       : cfg_((validate(cfg), cfg)),
-        loader_(train, data::make_augment<T>(augment),
+        loader_(train, data::make_augment<T>(training_views(augment, cfg)),
                 {cfg.batch_size, is_contrastive(cfg.method) ? 2 : 1, true, true, cfg.seed}),
         dist_(dist) {
     if (!dist_.comm) dist_.comm = &dist::local_communicator();
