@@ -73,4 +73,5 @@
 #include "supcon/train/report.hpp"
 #include "supcon/train/train_run.hpp"
 #include "supcon/train/trainer.hpp"
+#include "supcon/train/tsne.hpp"
 #include "supcon/train/weights_npy.hpp"
