@@ -21,6 +21,11 @@
 /// loss is that of the global batch (dist::supcon_loss_global), batch norm
 /// optionally uses the global statistics, and the parameter gradients are
 /// summed over the ranks, so every rank takes the step one process would.
+///
+/// Step backends (StepBackend): the steps may run elsewhere (the GPU) while
+/// the loop, the schedule, checkpoints and resuming stay here; the host model
+/// and optimizer are brought up to date at the end of each run_epoch() and
+/// in checkpoint(), and a restored checkpoint is loaded into the backend.
 
 #include <atomic>
 #include <chrono>
@@ -71,6 +76,35 @@ struct DistOptions {
   /// Batch norm normalises with the statistics of the global batch, as one
   /// process would; false: each rank its own part (cheaper, not equivalent).
   bool sync_batchnorm = true;
+};
+
+/// The loss options of a contrastive run: tau = base tau = cfg.temperature,
+/// L_in for supcon-in, the defaults otherwise.
+inline SupConOptions trainer_loss_options(const TrainConfig& cfg) {
+  SupConOptions o;
+  o.temperature = o.base_temperature = cfg.temperature;
+  if (cfg.method == Method::supcon_in) o.summation = Summation::inside;
+  return o;
+}
+
+/// Another place to run a Trainer's steps (the GPU: supcon/cuda/train_step.cuh).
+/// The trainer keeps its loop, schedule, position, checkpoints and logs; the
+/// backend keeps its own copy of the model and optimizer state, built from
+/// the trainer's host ones. The host model and optimizer hold the backend's
+/// state after every run_epoch() return and in every checkpoint().
+template <class T>
+class StepBackend {
+ public:
+  virtual ~StepBackend() = default;
+  /// One optimisation step on `b` at rate `lr`, as Trainer's own step:
+  /// zero the gradients, forward, the run's loss, backward, optimizer step.
+  /// Returns the loss; a non-finite loss is returned before any update.
+  virtual double step(const data::Batch<T>& b, double lr) = 0;
+  /// Copies the backend's weights, running statistics and optimizer state
+  /// into the host model and optimizer.
+  virtual void store(Module<T>& model, Optimizer<T>& opt) = 0;
+  /// Copies the host model's and optimizer's state into the backend.
+  virtual void load(Module<T>& model, Optimizer<T>& opt) = 0;
 };
 
 /// The view pipeline of a run: `augment` with the run's crop scale, if set.
@@ -125,9 +159,17 @@ class Trainer {
       sched_.decay = LrDecay::step;
       sched_.milestones = {0.6 * cfg.epochs, 0.8 * cfg.epochs};
     }
-    loss_opt_.temperature = loss_opt_.base_temperature = cfg.temperature;
-    if (cfg.method == Method::supcon_in) loss_opt_.summation = Summation::inside;
+    loss_opt_ = trainer_loss_options(cfg);
   }
+
+  /// Runs the steps on `backend` from now on (null: back on the host, from
+  /// the host state). One process only (ValueError with K ranks).
+  void set_step_backend(std::unique_ptr<StepBackend<T>> backend) {
+    require(!parallel() || !backend, "a step backend runs in one process, not with ", dist_.comm->size(), " ranks");
+    sync_host();
+    backend_ = std::move(backend);
+  }
+  StepBackend<T>* step_backend() { return backend_.get(); }
 
   const TrainConfig& config() const { return cfg_; }
   /// The ranks training together (a one-process communicator when alone).
@@ -158,14 +200,19 @@ class Trainer {
     model_->set_training(true);
     const index_t nb = batches_per_epoch();
     while (batch_ < nb) {
-      if (stop && stop_requested(*stop)) return false;
+      if (stop && stop_requested(*stop)) {
+        sync_host();
+        return false;
+      }
       const auto t0 = std::chrono::steady_clock::now();
       StepReport r;
       r.epoch = epoch_;
       r.batch = batch_;
       r.batches = nb;
       r.lr = lr_of(epoch_, batch_);
-      r.loss = step(loader_.batch(batch_, dist_.comm->rank(), dist_.comm->size()), r.lr);
+      const data::Batch<T> b = loader_.batch(batch_, dist_.comm->rank(), dist_.comm->size());
+      r.loss = backend_ ? backend_->step(b, r.lr) : step(b, r.lr);
+      require_finite_loss(r.loss);
       const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
       loss_sum_ += r.loss;
       steps_in_epoch_ += 1;
@@ -177,6 +224,7 @@ class Trainer {
       if (on_step) on_step(r);
       last_lr_ = r.lr;
     }
+    sync_host();
     out.epoch = epoch_;
     out.loss = loss_sum_ / std::max(1.0, steps_in_epoch_);
     out.lr = last_lr_;
@@ -190,6 +238,7 @@ class Trainer {
 
   /// A checkpoint of the current position, with `extra` config entries.
   Checkpoint checkpoint(std::map<std::string, std::string> extra = {}) {
+    sync_host();
     std::map<std::string, std::string> cfg = to_strings(cfg_);
     cfg.insert(extra.begin(), extra.end());
     cfg["pos.batch"] = std::to_string(batch_);
@@ -221,6 +270,7 @@ class Trainer {
                      ": position (epoch ", ck.epoch, ", batch ", b, ") is outside this run");
     restore_module(ck, *model_);
     restore_optimizer(ck, *opt_);
+    if (backend_) backend_->load(*model_, *opt_);
     rng_.set_state(ck.rng);
     epoch_ = ck.epoch;
     batch_ = b;
@@ -243,10 +293,21 @@ class Trainer {
   LrSchedule sched_;
   SupConOptions loss_opt_;
   Rng rng_;
+  std::unique_ptr<StepBackend<T>> backend_;
   std::int64_t epoch_ = 0, batch_ = 0, global_step_ = 0;
   double loss_sum_ = 0, steps_in_epoch_ = 0, samples_ = 0, seconds_ = 0, last_lr_ = 0;
 
   bool parallel() const { return dist_.comm->size() > 1; }
+
+  // The host model and optimizer take the backend's state.
+  void sync_host() {
+    if (backend_) backend_->store(*model_, *opt_);
+  }
+
+  void require_finite_loss(double loss) const {
+    require(std::isfinite(loss), "training diverged: the loss is ", loss, " at epoch ", epoch_ + 1, ", batch ",
+            batch_ + 1, " (try a lower --lr)");
+  }
 
   // Whether to stop now; with K ranks, whether any rank was asked to (so all
   // stop at the same step).
@@ -280,9 +341,7 @@ class Trainer {
     } else {
       r = supcon_loss_fused(out, Pairing::from_labels(b.labels), loss_opt_);
     }
-    require(std::isfinite(static_cast<double>(r.value)), "training diverged: the loss is ",
-            static_cast<double>(r.value), " at epoch ", epoch_ + 1, ", batch ", batch_ + 1,
-            " (try a lower --lr)");
+    require_finite_loss(static_cast<double>(r.value));
     model_->backward(r.grad);
     if (parallel()) sum_gradients();
     opt_->set_lr(lr);
