@@ -271,7 +271,7 @@ class FusedSupCon {
     forward_kernel<T><<<blocks_for(p.a, kTile), block, 0, stream>>>(features, classes, p, inv_tau, stats_.data(),
                                                                      unscaled_.data(), n_pos_.data());
     check_launch("supcon fused forward_kernel");
-    reduce_kernel<T><<<1, kReduceThreads, 0, stream>>>(unscaled_.data(), n_pos_.data(), p.a,
+    reduce_kernel<T><<<1, fused::kReduceThreads, 0, stream>>>(unscaled_.data(), n_pos_.data(), p.a,
                                                        opt.no_positives == NoPositives::exclude,
                                                        opt.temperature / opt.base_temperature, scalars_.data());
     check_launch("supcon fused reduce_kernel");
