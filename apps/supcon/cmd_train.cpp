@@ -2,7 +2,8 @@
 // baseline, in an output directory with a checkpoint every epoch, metrics
 // as CSV/JSON, SVG curves; --resume continues exactly; Ctrl-C saves first.
 // Under mpirun (built with MPI), the ranks train one model data-parallel
-// with the global batch --batch-size (docs/distributed.md).
+// with the global batch --batch-size (docs/distributed.md). --device cuda
+// runs the steps on the GPU (docs/cuda.md, "GPU training").
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -20,7 +21,7 @@ namespace {
 struct TrainArgs {
   DataArgs data;
   std::string method = "supcon", arch = "resnet18", head = "mlp", optimizer = "sgd",
-              schedule = "cosine", out;
+              schedule = "cosine", device = "cpu", out;
   std::int64_t width = 16, epochs = 10, batch_size = 256, feat_dim = 128, monitor = 1000;
   double lr = 0.25, temperature = 0.1, crop_scale = 0, warmup = -1, weight_decay = 1e-4, momentum = 0.9;
   std::uint64_t seed = 0;
@@ -31,6 +32,9 @@ struct TrainArgs {
 
 int run_train(const TrainArgs& a, dist::Communicator& comm) {
   apply_threads(a.data.threads);
+  require_device(a.device);
+  require(a.device == "cpu" || comm.size() == 1, "--device cuda trains in one process; this job has ", comm.size(),
+          " ranks (run it without mpirun)");
   prepare_out_dir(a.out);
   TrainConfig cfg;
   DataArgs data = a.data;
@@ -71,7 +75,8 @@ int run_train(const TrainArgs& a, dist::Communicator& comm) {
   std::ostream& out = comm.is_root() ? std::cout : quiet;
   out << "training " << method_name(cfg.method) << ": " << cfg.encoder.arch << " width "
       << cfg.encoder.width << ", " << src.train->size() << " images of " << data.data << ", "
-      << cfg.epochs << " epochs of batch " << cfg.batch_size << ", lr " << cfg.lr;
+      << cfg.epochs << " epochs of batch " << cfg.batch_size << ", lr " << cfg.lr
+      << (a.device == "cuda" ? ", on the GPU" : "");
   if (comm.size() > 1)
     out << ", " << comm.size() << " ranks of " << cfg.batch_size / comm.size() << " samples"
         << (a.no_sync_bn ? "" : ", synchronised batch norm");
@@ -80,7 +85,7 @@ int run_train(const TrainArgs& a, dist::Communicator& comm) {
   dist.comm = &comm;
   dist.sync_batchnorm = !a.no_sync_bn;
   const TrainOutcome t = train_in_dir(cfg, data, src, a.out, a.resume, comm.is_root() ? a.monitor : 0,
-                                      comm.is_root() ? std::cerr : quiet, dist);
+                                      comm.is_root() ? std::cerr : quiet, dist, a.device);
   if (t.run.interrupted)
     return comm.is_root() ? report_interrupt(t, static_cast<std::int64_t>(src.train->size() / cfg.batch_size)) : 130;
   if (!comm.is_root()) return 0;
@@ -117,6 +122,9 @@ void add_train_command(CLI::App& app, Runner& run) {
   cmd->add_option("--monitor", a->monitor, "Test images of the per-epoch kNN monitor (0 = off)")->capture_default_str();
   cmd->add_option("--out", a->out, "Output directory")->required();
   cmd->add_flag("--resume", a->resume, "Continue the run in --out from its checkpoint");
+  cmd->add_option("--device", a->device,
+                  "cpu or cuda: where the steps run (not stored in the checkpoint: a run resumes on either)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--dist-timeout", a->dist_timeout,
                   "Under mpirun: seconds a rank waits for the others before ending the job (0 = forever)")
       ->capture_default_str();

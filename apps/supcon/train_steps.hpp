@@ -6,6 +6,7 @@
 #include <string>
 
 #include "train_cli.hpp"
+#include "train_cuda.hpp"
 
 namespace supcon::cli {
 
@@ -20,11 +21,14 @@ struct TrainOutcome {
 /// checkpoint returns at once). `monitor` > 0 measures kNN accuracy of
 /// `monitor` test images against 2x as many training images after each epoch.
 /// `dist` shares the steps with other ranks (rank 0 writes the files).
+/// `device` "cuda" runs the steps on the GPU (one process); the checkpoint
+/// does not record it, so a run resumes on either device.
 inline TrainOutcome train_in_dir(const TrainConfig& cfg, const DataArgs& data, const DataSource& src,
                                  const std::string& out_dir, bool resume, index_t monitor,
-                                 std::ostream& log, DistOptions dist = {}) {
+                                 std::ostream& log, DistOptions dist = {}, const std::string& device = "cpu") {
   prepare_out_dir(out_dir);
   Trainer<float> tr(cfg, *src.train, src.augment, dist);
+  if (device == "cuda") use_cuda(tr);
   Checkpoint ck;
   RunOptions opt;
   opt.out_dir = out_dir;

@@ -46,6 +46,16 @@ supcon_cli_error_test(linear_damaged_checkpoint "not_a_checkpoint.ckpt: not a su
                       linear --checkpoint ${TD}/not_a_checkpoint.ckpt)
 supcon_cli_error_test(eval_needs_probe "needs --probe" eval --checkpoint ${TOUT}/supcon/checkpoint.ckpt)
 supcon_cli_error_test(linear_on_ce "cross-entropy model.*supcon eval" linear --checkpoint ${TOUT}/ce/checkpoint.ckpt)
+# --device cuda: a build without CUDA refuses in one line; a CUDA build on a
+# machine without a GPU (CI) quotes cudaGetDeviceCount, and with one it trains
+if(SUPCON_CUDA_ENABLED)
+  supcon_cli_test(train_cuda "--device cuda: no CUDA device \\(cudaGetDeviceCount|on the GPU.*done: 1 epochs"
+                  train ${TINY} --batch-size 32 --epochs 1 --device cuda --out ${TOUT}/cuda)
+else()
+  supcon_cli_error_test(train_cuda_not_built "--device cuda: this build has no CUDA; configure with -DSUPCON_CUDA=ON"
+                        train ${TINY} --device cuda --out ${TOUT}/x)
+endif()
+supcon_cli_error_test(train_unknown_device "--device: tpu not in .cpu,cuda." train ${TINY} --device tpu --out ${TOUT}/x)
 set_tests_properties(cli_eval_needs_probe PROPERTIES FIXTURES_REQUIRED train_supcon)
 set_tests_properties(cli_linear_on_ce PROPERTIES FIXTURES_REQUIRED train_ce)
 
