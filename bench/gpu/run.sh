@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The GPU check, in one go and without network: configures with the
 # header-only dependencies taken from a folder (tools/vendor-deps.sh fills it
-# on a machine that has them), builds the CUDA tests and bench_gpu_loss, runs
-# the tests, times the fused loss and the PyTorch peer on the same GPU, and
-# prints a short table last.
+# on a machine that has them), builds the CUDA tests, bench_gpu_loss and
+# bench_gpu_train, runs the tests, times the fused loss and the PyTorch peer on
+# the same GPU and a few GPU training steps of ResNet-18, and prints a short
+# table last.
 #
 #   bench/gpu/run.sh [DEPS_DIR]          default DEPS_DIR: .deps
 #
 # Environment: PYTHON (default python3, needs torch with CUDA), SUPCON_GPU_N
 # (comma-separated sizes), SUPCON_GPU_BUDGET_S (seconds per size the benchmark
 # may predict before it skips one, default 120), CMAKE_CUDA_ARCHITECTURES
-# (default 80;90), BUILD_DIR (default build-gpu).
+# (default 80;90), BUILD_DIR (default build-gpu), SUPCON_GPU_TRAIN_BATCH
+# (samples per training step, default 256).
 # Exit status: 0 when the CUDA tests pass, 1 when one fails, 3 when they were
 # skipped (no CUDA device), 2 for a missing dependency folder.
 set -uo pipefail
@@ -36,7 +38,8 @@ cmake -S "$root" -B "$build" "${generator[@]}" "${arch[@]}" -DCMAKE_BUILD_TYPE=R
   -DSUPCON_DEPS_DIR="$deps" -DSUPCON_CUDA=ON -DSUPCON_BUILD_GPU_BENCH=ON \
   -DSUPCON_BUILD_CLI=OFF -DSUPCON_BUILD_EXAMPLES=OFF -DSUPCON_BUILD_BENCHMARKS=OFF
 echo "== build"
-cmake --build "$build" -j"$(nproc)" --target test_cuda_math test_cuda_losses test_cuda_layer_math test_cuda_layers bench_gpu_loss
+cmake --build "$build" -j"$(nproc)" --target test_cuda_math test_cuda_losses test_cuda_layer_math test_cuda_layers \
+  test_cuda_train_math test_cuda_train bench_gpu_loss bench_gpu_train
 set +e
 mkdir -p "$out"
 
@@ -52,13 +55,15 @@ elif grep -q 'Skipped' "$out/ctest.log"; then
   tests_rc=3
 fi
 
-rm -f "$out/fused.csv" "$out/torch.json"  # no stale figures in the table
+rm -f "$out/fused.csv" "$out/torch.json" "$out/train.csv"  # no stale figures in the table
 echo "== fused loss (bench_gpu_loss)"
 "$build/bench/gpu/bench_gpu_loss" --n "$sizes" --budget-s "${SUPCON_GPU_BUDGET_S:-120}" --csv "$out/fused.csv"
 echo "== PyTorch peer"
 "$python" "$root/bench/gpu/pytorch_peer.py" --n "$sizes" --json "$out/torch.json"
+echo "== GPU training steps (bench_gpu_train)"
+"$build/bench/gpu/bench_gpu_train" --batch "${SUPCON_GPU_TRAIN_BATCH:-256}" --steps 20 --csv "$out/train.csv"
 
-"$python" - "$out/fused.csv" "$out/torch.json" "$tests" <<'PY'
+"$python" - "$out/fused.csv" "$out/torch.json" "$tests" "$out/train.csv" <<'PY'
 import csv, json, os, sys
 fused = {int(r["n"]): r for r in csv.DictReader(open(sys.argv[1]))} if os.path.exists(sys.argv[1]) else {}
 torch = {r["n"]: r for r in json.load(open(sys.argv[2]))} if os.path.exists(sys.argv[2]) else {}
@@ -83,5 +88,12 @@ for n in sorted(set(fused) | set(torch)):
     print(f"{n:>9} | {cell(fm, '{:9.2f}')} | {cell(fl, '{:9.2f}')} | {cell(fm / fl if fm and fl else None, '{:7.2f}')}"
           f" | {cell(fg, '{:8.3f}')} | {cell(tm, '{:9.2f}')} | {cell(tg, '{:8.3f}')}"
           f" | {cell(tm / fm if tm and fm else None, '{:11.2f}')} {note}")
+train = list(csv.DictReader(open(sys.argv[4]))) if os.path.exists(sys.argv[4]) else []
+for r in train:
+    print(f"training ({r['arch']} width {r['width']}, CIFAR stem, batch {r['batch']} x 2 views, float32): "
+          f"{float(r['images_per_s']):.0f} images/s, {float(r['ms_per_step']):.1f} ms/step, "
+          f"CPU loader {float(r['loader_ms']):.1f} ms/step")
+if not train:
+    print("training: no timing (see above)")
 PY
 exit "$tests_rc"
