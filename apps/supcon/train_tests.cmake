@@ -21,12 +21,18 @@ supcon_cli_test(eval_ce "cross-entropy classifier: top-1 [0-9.]+%, top-5.*linear
                 eval --checkpoint ${TOUT}/ce/checkpoint.ckpt)
 supcon_cli_test(embed "wrote .*embedding.svg \\(32 test images\\)"
                 embed --checkpoint ${TOUT}/ce/checkpoint.ckpt --out ${TOUT}/embedding.svg)
+supcon_cli_test(embed_tsne "wrote .*tsne.svg \\(32 test images\\)"
+                embed --checkpoint ${TOUT}/ce/checkpoint.ckpt --method tsne --perplexity 5
+                --tsne-iterations 200 --out ${TOUT}/tsne.svg)
+supcon_cli_error_test(embed_tsne_perplexity_too_large "--perplexity must be in .0, .N - 1. / 3 = 10.3"
+                      embed --checkpoint ${TOUT}/ce/checkpoint.ckpt --method tsne --out ${TOUT}/x.svg)
 set_tests_properties(cli_train_supcon PROPERTIES FIXTURES_SETUP train_supcon)
 set_tests_properties(cli_train_ce PROPERTIES FIXTURES_SETUP train_ce)
 set_tests_properties(cli_linear PROPERTIES FIXTURES_REQUIRED train_supcon FIXTURES_SETUP probe)
 set_tests_properties(cli_train_resume_finished PROPERTIES FIXTURES_REQUIRED train_supcon)
 set_tests_properties(cli_eval_probe PROPERTIES FIXTURES_REQUIRED "train_supcon;probe")
-set_tests_properties(cli_eval_ce cli_embed PROPERTIES FIXTURES_REQUIRED train_ce)
+set_tests_properties(cli_eval_ce cli_embed cli_embed_tsne cli_embed_tsne_perplexity_too_large
+                     PROPERTIES FIXTURES_REQUIRED train_ce)
 
 supcon_cli_error_test(train_missing_dataset "Fashion-MNIST not found.*dataset-fashion-mnist.*--data-dir"
                       train --data-dir ${TD}/missing --out ${TOUT}/x)
