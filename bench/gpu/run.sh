@@ -3,8 +3,9 @@
 # header-only dependencies taken from a folder (tools/vendor-deps.sh fills it
 # on a machine that has them), builds the CUDA tests, bench_gpu_loss and
 # bench_gpu_train, runs the tests, times the fused loss and the PyTorch peer on
-# the same GPU and a few GPU training steps of ResNet-18, and prints a short
-# table last.
+# the same GPU, a few GPU training steps of ResNet-18 and the same steps in
+# PyTorch (float32, TF32, bf16, bf16 channels-last), and prints a short table
+# last.
 #
 #   bench/gpu/run.sh [DEPS_DIR]          default DEPS_DIR: .deps
 #
@@ -55,15 +56,19 @@ elif grep -q 'Skipped' "$out/ctest.log"; then
   tests_rc=3
 fi
 
-rm -f "$out/fused.csv" "$out/torch.json" "$out/train.csv"  # no stale figures in the table
+rm -f "$out/fused.csv" "$out/torch.json" "$out/train.csv" "$out/torch_train.json"  # no stale figures in the table
 echo "== fused loss (bench_gpu_loss)"
 "$build/bench/gpu/bench_gpu_loss" --n "$sizes" --budget-s "${SUPCON_GPU_BUDGET_S:-120}" --csv "$out/fused.csv"
 echo "== PyTorch peer"
 "$python" "$root/bench/gpu/pytorch_peer.py" --n "$sizes" --json "$out/torch.json"
+train_batch=${SUPCON_GPU_TRAIN_BATCH:-256}
 echo "== GPU training steps (bench_gpu_train)"
-"$build/bench/gpu/bench_gpu_train" --batch "${SUPCON_GPU_TRAIN_BATCH:-256}" --steps 20 --csv "$out/train.csv"
+"$build/bench/gpu/bench_gpu_train" --batch "$train_batch" --steps 20 --csv "$out/train.csv"
+echo "== PyTorch peer of the training steps"
+"$python" "$root/bench/gpu/pytorch_train_peer.py" --batch "$train_batch" --steps 20 \
+  --modes fp32,tf32,bf16,bf16-cl --json "$out/torch_train.json"
 
-"$python" - "$out/fused.csv" "$out/torch.json" "$tests" "$out/train.csv" <<'PY'
+"$python" - "$out/fused.csv" "$out/torch.json" "$tests" "$out/train.csv" "$out/torch_train.json" <<'PY'
 import csv, json, os, sys
 fused = {int(r["n"]): r for r in csv.DictReader(open(sys.argv[1]))} if os.path.exists(sys.argv[1]) else {}
 torch = {r["n"]: r for r in json.load(open(sys.argv[2]))} if os.path.exists(sys.argv[2]) else {}
@@ -89,11 +94,25 @@ for n in sorted(set(fused) | set(torch)):
           f" | {cell(fg, '{:8.3f}')} | {cell(tm, '{:9.2f}')} | {cell(tg, '{:8.3f}')}"
           f" | {cell(tm / fm if tm and fm else None, '{:11.2f}')} {note}")
 train = list(csv.DictReader(open(sys.argv[4]))) if os.path.exists(sys.argv[4]) else []
+try:  # a peer that died while writing leaves "-" in the table
+    peer = {r["mode"]: r for r in json.load(open(sys.argv[5]))}
+except (OSError, ValueError, KeyError, TypeError):
+    peer = {}
+def peer_ips(mode):
+    r = peer.get(mode, {})
+    v = num(r.get("images_per_s"))
+    return v, f"{v:.0f}" if v is not None else "-" + (f" ({r['note']})" if r.get("note") else "")
+# images = samples (of 2 views each); ours includes its CPU loader, PyTorch starts from images on the GPU
+tf, tf_text = peer_ips("fp32")
 for r in train:
-    print(f"training ({r['arch']} width {r['width']}, CIFAR stem, batch {r['batch']} x 2 views, float32): "
-          f"{float(r['images_per_s']):.0f} images/s, {float(r['ms_per_step']):.1f} ms/step, "
-          f"CPU loader {float(r['loader_ms']):.1f} ms/step")
+    ours = num(r.get("images_per_s"))
+    print(f"training ({r['arch']} width {r['width']}, CIFAR stem, SupCon, batch {r['batch']} x 2 views, float32): "
+          f"ours {cell(ours, '{:.0f}')} images/s ({float(r['ms_per_step']):.1f} ms/step, CPU loader "
+          f"{float(r['loader_ms']):.1f} ms of it) | PyTorch {tf_text} images/s (TF32 off)"
+          f" | ours/PyTorch {f'{ours / tf:.2f}' if ours and tf else '-'}")
 if not train:
-    print("training: no timing (see above)")
+    print(f"training: no timing of ours (see above) | PyTorch float32 {tf_text} images/s (TF32 off)")
+print("  PyTorch for reference, images/s (no loader): " +
+      ", ".join(f"{m} {peer_ips(m)[1]}" for m in ("tf32", "bf16", "bf16-cl")))
 PY
 exit "$tests_rc"
