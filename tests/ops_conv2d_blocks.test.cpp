@@ -13,17 +13,10 @@ using supcon::Tensor;
 namespace ops = supcon::ops;
 
 using layers_test::randn;
+using layers_test::scaled_error;
 
 namespace {
 struct Geometry { long n, c, h, w, oc, k, s, p; };
-
-// Largest difference relative to the largest entry: sums taken in another
-// order differ by rounding, which is large relative to entries that cancel.
-template <class T>
-double scaled_error(const Tensor<T>& a, const Tensor<T>& b) {
-  REQUIRE(a.shape() == b.shape());
-  return static_cast<double>((a.vec() - b.vec()).cwiseAbs().maxCoeff() / b.vec().cwiseAbs().maxCoeff());
-}
 
 // Runs the fast and the direct forward and backward on one geometry and
 // compares every output: to 1e-12 in double, to float rounding in float
@@ -68,25 +61,16 @@ TEST_CASE("Grouped and direct convolutions equal the direct loops with the defau
   for (const Geometry& g : geometries) check_against_naive(g);
 }
 
-// Runs every geometry with `threads` OpenMP threads, then restores the default.
-void check_all_with_threads(int threads) {
-#if SUPCON_HAS_OPENMP
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
-  for (const Geometry& g : geometries) check_against_naive(g);
-  omp_set_num_threads(saved);
-#else
-  (void)threads;
-  for (const Geometry& g : geometries) check_against_naive(g);
-#endif
-}
-
 TEST_CASE("Grouped and direct convolutions equal the direct loops on one thread") {
-  check_all_with_threads(1);
+  layers_test::with_threads(1, [] {
+    for (const Geometry& g : geometries) check_against_naive(g);
+  });
 }
 
 TEST_CASE("Grouped and direct convolutions equal the direct loops on three threads") {
-  check_all_with_threads(3);
+  layers_test::with_threads(3, [] {
+    for (const Geometry& g : geometries) check_against_naive(g);
+  });
 }
 
 TEST_CASE("Float convolutions equal the direct loops to float rounding") {

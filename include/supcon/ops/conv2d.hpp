@@ -8,7 +8,9 @@
 ///   a GEMM with the (OC, C*K*K) weight; images with small feature maps are
 ///   grouped into one wider GEMM; OpenMP over groups of images. In float the
 ///   products go through the AVX2 kernel of core/gemm.hpp when the CPU has it
-///   (whatever the compiler flags), otherwise through Eigen.
+///   (whatever the compiler flags), otherwise through Eigen. 3x3 stride-1
+///   convolutions with at least 8 channels in and out go through Winograd's
+///   F(2x2, 3x3) instead (ops/winograd.hpp, 2.25 times fewer flops).
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
 ///
@@ -23,6 +25,7 @@
 #include "supcon/core/gemm.hpp"
 #include "supcon/core/tensor.hpp"
 #include "supcon/ops/im2col.hpp"
+#include "supcon/ops/winograd.hpp"
 
 namespace supcon::ops {
 
@@ -35,6 +38,7 @@ struct Conv2dWorkspace {
   Tensor<T> col;      ///< (threads, C*K*K, B*OH*OW)
   Tensor<T> out;      ///< (threads, OC, B*OH*OW)
   Tensor<T> dweight;  ///< (threads, OC, C*K*K)
+  WinogradWorkspace<T> winograd;  ///< buffers of the Winograd path
 };
 
 namespace detail {
@@ -78,6 +82,8 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
   const index_t OH = ohw.first, OW = ohw.second;
   const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
   const index_t OC = weight.dim(0), K = weight.dim(2), CKK = C * K * K, P = OH * OW;
+  if (conv2d_use_winograd(C, OC, K, stride, padding))
+    return conv2d_winograd_forward(x, weight, bias, padding, y, ws.winograd);
   const int threads = max_threads();
   const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
   const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;  // x[n] is its own im2col
@@ -125,6 +131,8 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
                       shape_str(dy.shape()), ", expected ", shape_str({N, OC, OH, OW}));
   require<ShapeError>(dweight.shape() == weight.shape(), "conv2d_backward: dweight has shape ",
                       shape_str(dweight.shape()), ", expected ", shape_str(weight.shape()));
+  if (conv2d_use_winograd(C, OC, K, stride, padding))
+    return conv2d_winograd_backward(dy, x, weight, padding, dx, dweight, dbias, ws.winograd);
   const int threads = max_threads();
   const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
   const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;

@@ -1,0 +1,134 @@
+// Winograd F(2x2, 3x3) against the direct loops (odd and even sizes, every
+// padding it takes, blocks of many small images, several thread counts), its
+// backward against central differences, and its refusals.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <type_traits>
+
+#include "layers_test_util.hpp"
+#include <supcon/config.hpp>
+#include <supcon/ops/conv2d.hpp>
+#include <supcon/ops/winograd.hpp>
+#include <supcon/testing/gradcheck.hpp>
+
+using supcon::Tensor;
+namespace ops = supcon::ops;
+
+using layers_test::randn;
+using layers_test::scaled_error;
+
+namespace {
+struct Geometry { long n, c, h, w, oc, p; };
+
+// Forward and backward of the Winograd path and of the direct loops on one
+// geometry: to 1e-12 in double, to float rounding in float.
+template <class T = double>
+void check_against_naive(const Geometry& g) {
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+  INFO("x (" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "), oc=" << g.oc << " p=" << g.p);
+  const Tensor<T> x = randn<T>({g.n, g.c, g.h, g.w}, 21);
+  const Tensor<T> w = randn<T>({g.oc, g.c, 3, 3}, 22);
+  const Tensor<T> b = randn<T>({g.oc}, 23);
+  ops::WinogradWorkspace<T> ws;
+  Tensor<T> y_fast, y_naive;
+  ops::conv2d_winograd_forward(x, w, &b, g.p, y_fast, ws);
+  ops::conv2d_forward_naive(x, w, &b, 1, g.p, y_naive);
+  REQUIRE(y_fast.shape() == y_naive.shape());
+  CHECK(scaled_error(y_fast, y_naive) < tol);
+
+  const Tensor<T> dy = randn<T>(y_fast.shape(), 24);
+  // dweight and dbias start non-zero (both must be added to); dx holds stale values
+  Tensor<T> dx_fast = randn<T>(x.shape(), 25), dx_naive;
+  Tensor<T> dw_fast = randn<T>(w.shape(), 26), dw_naive = dw_fast;
+  Tensor<T> db_fast = randn<T>({g.oc}, 27), db_naive = db_fast;
+  ops::conv2d_winograd_backward(dy, x, w, g.p, dx_fast, dw_fast, &db_fast, ws);
+  ops::conv2d_backward_naive(dy, x, w, 1, g.p, dx_naive, dw_naive, &db_naive);
+  CHECK(scaled_error(dx_fast, dx_naive) < tol);
+  CHECK(scaled_error(dw_fast, dw_naive) < tol);
+  CHECK(scaled_error(db_fast, db_naive) < tol);
+}
+
+// Even and odd outputs (the last 2x2 block half outside), padding 0, 1 and 2,
+// one channel, 1x1 and 2x2 maps, and 4x4 maps grouped many images to a block
+// with a ragged last block.
+const Geometry geometries[] = {{2, 3, 6, 6, 4, 1},   {3, 2, 7, 5, 3, 1},  {2, 4, 5, 8, 2, 0},  {2, 3, 4, 3, 5, 2},
+                               {1, 1, 9, 9, 1, 1},   {5, 2, 1, 1, 3, 1},  {4, 3, 2, 2, 2, 1},  {70, 8, 4, 4, 9, 1},
+                               {3, 16, 28, 28, 16, 1}, {2, 5, 3, 3, 6, 0}};
+
+}  // namespace
+
+TEST_CASE("Winograd convolutions equal the direct loops, forward and backward, with the default threads") {
+  for (const Geometry& g : geometries) check_against_naive(g);
+}
+
+TEST_CASE("Winograd convolutions equal the direct loops on one thread and on three") {
+  for (int threads : {1, 3})
+    layers_test::with_threads(threads, [] {
+      for (const Geometry& g : geometries) check_against_naive(g);
+    });
+}
+
+TEST_CASE("Float Winograd convolutions equal the direct loops to float rounding") {
+  for (const Geometry& g : geometries) check_against_naive<float>(g);
+}
+
+TEST_CASE("One workspace serves convolutions of different shapes in turn") {
+  ops::WinogradWorkspace<float> ws;
+  for (const Geometry& g : geometries) {
+    const Tensor<float> x = randn<float>({g.n, g.c, g.h, g.w}, 31);
+    const Tensor<float> w = randn<float>({g.oc, g.c, 3, 3}, 32);
+    Tensor<float> y_fast, y_naive;
+    ops::conv2d_winograd_forward(x, w, nullptr, g.p, y_fast, ws);
+    ops::conv2d_forward_naive(x, w, nullptr, 1, g.p, y_naive);
+    REQUIRE(y_fast.shape() == y_naive.shape());
+    CHECK(scaled_error(y_fast, y_naive) < 1e-5);
+  }
+}
+
+TEST_CASE("The Winograd backward matches central differences of <conv(x, w, b), dy>") {
+  const Geometry g{2, 3, 5, 6, 4, 1};
+  Tensor<double> x = randn<double>({g.n, g.c, g.h, g.w}, 41);
+  Tensor<double> w = randn<double>({g.oc, g.c, 3, 3}, 42);
+  Tensor<double> b = randn<double>({g.oc}, 43);
+  ops::WinogradWorkspace<double> ws;
+  Tensor<double> y;
+  ops::conv2d_winograd_forward(x, w, &b, g.p, y, ws);
+  const Tensor<double> dy = randn<double>(y.shape(), 44);
+  Tensor<double> dx, dw(w.shape()), db({g.oc});
+  ops::conv2d_winograd_backward(dy, x, w, g.p, dx, dw, &db, ws);
+
+  std::function<double(const Tensor<double>&)> f = [&](const Tensor<double>&) {
+    Tensor<double> out;
+    ops::WinogradWorkspace<double> fws;
+    ops::conv2d_winograd_forward(x, w, &b, g.p, out, fws);
+    return out.vec().dot(dy.vec());
+  };
+  // f is linear in each argument, so a large step only reduces rounding.
+  CHECK(supcon::testing::gradient_error(f, x, dx, 1e-3) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, w, dw, 1e-3) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, b, db, 1e-3) < 1e-8);
+}
+
+TEST_CASE("The convolution takes the Winograd path only for 3x3 stride-1 kernels with enough channels") {
+  CHECK(ops::conv2d_use_winograd(16, 16, 3, 1, 1));
+  CHECK_FALSE(ops::conv2d_use_winograd(16, 16, 3, 2, 1));
+  CHECK_FALSE(ops::conv2d_use_winograd(16, 16, 1, 1, 0));
+  CHECK_FALSE(ops::conv2d_use_winograd(16, 16, 3, 1, 3));
+  CHECK_FALSE(ops::conv2d_use_winograd(1, 16, 3, 1, 1));  // the stem of a grayscale network
+}
+
+TEST_CASE("The Winograd path refuses other kernels, paddings and a dy of the wrong shape") {
+  const Tensor<double> x = randn<double>({1, 2, 5, 5}, 51);
+  ops::WinogradWorkspace<double> ws;
+  Tensor<double> y;
+  CHECK_THROWS_AS(ops::conv2d_winograd_forward(x, randn<double>({3, 2, 5, 5}, 52), nullptr, 1, y, ws),
+                  supcon::ShapeError);
+  CHECK_THROWS_WITH(ops::conv2d_winograd_forward(x, randn<double>({3, 2, 3, 3}, 53), nullptr, 3, y, ws),
+                    Catch::Contains("padding 3"));
+  const Tensor<double> w = randn<double>({3, 2, 3, 3}, 54);
+  Tensor<double> dx, dw(w.shape());
+  CHECK_THROWS_WITH(
+      ops::conv2d_winograd_backward(randn<double>({1, 3, 4, 5}, 55), x, w, 1, dx, dw, nullptr, ws),
+      Catch::Contains("dy has shape"));
+}
