@@ -259,6 +259,20 @@ index_t check(const Tensor<T>& x, const Tensor<T>& weight, index_t padding) {
   return window_output_size(x.dim(2), 3, 1, padding, "conv2d_winograd");
 }
 
+/// Calls f(n0, nb, L, V, M, rows) for every block of the plan k over N images
+/// (first image n0, nb images, L = nb P tiles), OpenMP over blocks; V, M and
+/// rows are the calling thread's buffers, sized by plan for C and OC channels.
+template <class T, class F>
+void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradWorkspace<T>& ws, const F& f) {
+#pragma omp parallel for schedule(static)
+  for (index_t blk = 0; blk < k.blocks; ++blk) {
+    const int t = thread_index();
+    const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
+    f(n0, nb, nb * k.P, ws.v.data() + t * 16 * C * k.Tmax, ws.m.data() + t * 16 * OC * k.Tmax,
+      ws.rows.data() + t * k.row_len);
+  }
+}
+
 /// C (m, n) = A (m, k) B (k, n), or += when `accumulate`; B^T instead of B
 /// when `b_transposed` (then B is stored (n, k)). All row-major, contiguous.
 template <class T>
@@ -284,21 +298,15 @@ void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t p
               const T* bias, T* out, WinogradWorkspace<T>& ws) {
   const index_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
   const Blocks k = plan(N, C, OC, OH, OW, ws);
-  const index_t TH = k.TH, TW = k.TW, P = k.P, B = k.B;
-#pragma omp parallel for schedule(static)
-  for (index_t blk = 0; blk < k.blocks; ++blk) {
-    const int t = thread_index();
-    const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
-    T *V = ws.v.data() + t * 16 * C * k.Tmax, *M = ws.m.data() + t * 16 * OC * k.Tmax;
-    T* rows = ws.rows.data() + t * k.row_len;
+  for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* rows) {
     for (index_t b = 0; b < nb; ++b)
-      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, TH, TW, V, L, b * P, rows);
+      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, k.TH, k.TW, V, L, b * k.P, rows);
     // M[xi] (OC, L) = U[xi] (OC, C) V[xi] (C, L)
     for (index_t xi = 0; xi < 16; ++xi)
       product(OC, L, C, U + xi * OC * C, V + xi * C * L, false, M + xi * OC * L, false);
     for (index_t b = 0; b < nb; ++b)
-      transform_output(M, L, OC, b * P, TH, TW, bias, out + (n0 + b) * OC * OH * OW, OH, OW, rows);
-  }
+      transform_output(M, L, OC, b * k.P, k.TH, k.TW, bias, out + (n0 + b) * OC * OH * OW, OH, OW, rows);
+  });
 }
 
 }  // namespace detail::winograd
@@ -341,25 +349,20 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
 
   // forward: Y = A^T (U .* V) A, U = G g G^T  =>  dU = sum_t (A dY A^T) .* V, dg = G^T dU G
   const wg::Blocks k = wg::plan(N, C, OC, OH, OW, ws);
-  const index_t TH = k.TH, TW = k.TW, P = k.P, B = k.B;
   const int threads = max_threads();
   ws.du.resize({threads, 16 * OC * C});
   ws.du.zero();
-#pragma omp parallel for schedule(static)
-  for (index_t blk = 0; blk < k.blocks; ++blk) {
-    const int t = thread_index();
-    const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
-    T *V = ws.v.data() + t * 16 * C * k.Tmax, *Z = ws.m.data() + t * 16 * OC * k.Tmax;
-    T* rows = ws.rows.data() + t * k.row_len;
+  // Z is thread t's product buffer
+  wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* rows) {
     for (index_t b = 0; b < nb; ++b) {
-      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, TH, TW, V, L, b * P, rows);
-      wg::transform_output_grad(dy.data() + (n0 + b) * OC * OH * OW, OC, OH, OW, TH, TW, Z, L, b * P, rows);
+      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, k.TH, k.TW, V, L, b * k.P, rows);
+      wg::transform_output_grad(dy.data() + (n0 + b) * OC * OH * OW, OC, OH, OW, k.TH, k.TW, Z, L, b * k.P, rows);
     }
     // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
-    T* dU = ws.du.data() + t * 16 * OC * C;
+    T* dU = ws.du.data() + thread_index() * 16 * OC * C;
     for (index_t xi = 0; xi < 16; ++xi)
       wg::product(OC, C, L, Z + xi * OC * L, V + xi * C * L, true, dU + xi * OC * C, true);
-  }
+  });
   VectorMap<T> du_sum(ws.du.data(), 16 * OC * C);
   for (int t = 1; t < threads; ++t) du_sum += ConstVectorMap<T>(ws.du.data() + t * 16 * OC * C, 16 * OC * C);
   wg::accumulate_weight_grad(ws.du.data(), OC, C, dweight.data());
