@@ -66,10 +66,11 @@ TEST_CASE("The float product equals the exact product for every operand layout a
     WARN("this CPU has no AVX2 + FMA: the kernel is never used, nothing to check");
     return;
   }
-  // M around the 4-row tile and the 128-row block, N around the 24-column tile,
-  // K across the 256-deep slice; K = 0 assigns zeros.
-  const index_t shapes[][3] = {{1, 1, 1},   {3, 5, 7},     {4, 24, 16},  {5, 25, 17},  {16, 784, 144},
-                               {9, 47, 0},  {130, 50, 300}, {64, 96, 513}, {7, 3900, 9}, {144, 200, 16}};
+  // M around the 6-row tile and the 120-row block, N around the 16-column tile
+  // and the 3,072-column block, K across the 256-deep slice; K = 0 assigns zeros.
+  const index_t shapes[][3] = {{1, 1, 1},     {3, 5, 7},      {6, 16, 16},   {7, 17, 17},   {5, 15, 3},
+                               {16, 784, 144}, {9, 47, 0},     {121, 50, 300}, {64, 96, 513}, {7, 3900, 9},
+                               {144, 200, 16}, {13, 3089, 40}};
   for (const auto& s : shapes)
     for (int layout = 0; layout < 4; ++layout)
       for (bool accumulate : {false, true}) {

@@ -17,17 +17,20 @@
 ///       for each MC-tall block of A:    pack it into MR-tall row panels
 ///         for each NR panel, MR panel:  the micro-kernel adds an MR x NR tile
 ///
-/// The micro-kernel keeps its 4 x 24 tile of C in twelve 8-float registers
-/// and, per step of k, loads three vectors of the B panel, broadcasts four
-/// entries of the A panel and issues twelve fused multiply-adds. A packed B
-/// panel (KC x NR = 24 KiB) stays in the L1 cache while the A panels stream
-/// from L2. Rows or columns beyond the edge are packed as zeros and the
-/// tile is written back through a small buffer, so any M, N, K work.
+/// The micro-kernel keeps its 6 x 16 tile of C in twelve 8-float registers
+/// and, per step of k, loads two vectors of the B panel, broadcasts six
+/// entries of the A panel and issues twelve fused multiply-adds (with the two
+/// B vectors and the broadcast, 15 of the 16 AVX2 registers). Operands are
+/// packed into panels (see sgemm_blocked for when one is read in place); the
+/// B panel (KC x NR floats, 16 KiB) stays in the L1 cache while the A panels
+/// stream from L2. Rows or columns beyond
+/// the edge are packed as zeros and the tile is written back through a small
+/// buffer, so any M, N, K work.
 ///
 /// `gemm_fast` returns false (and does nothing) for double, on CPUs without
-/// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, and when
-/// Eigen itself was compiled with AVX2 and FMA (see use_kernel); callers then
-/// use Eigen's product. Either way the result is deterministic.
+/// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, and under
+/// SUPCON_GEMM=eigen (see use_kernel); callers then use Eigen's product.
+/// Either way the result is deterministic.
 
 #include <algorithm>
 #include <cstdint>
@@ -48,10 +51,10 @@
 namespace supcon {
 namespace detail::gemm {
 
-constexpr index_t MR = 4, NR = 24;    // micro-tile of C held in registers
-constexpr index_t KC = 256;           // depth of one packed slice: NR x KC floats in L1
-constexpr index_t MC = 128;           // rows of A packed at once: MC x KC floats in L2
-constexpr index_t NC = 24 * 160;      // columns of B packed at once (a multiple of NR)
+constexpr index_t MR = 6, NR = 16;    // micro-tile of C held in registers
+constexpr index_t KC = 256;           // depth of one packed slice: KC x NR floats (16 KiB) in L1
+constexpr index_t MC = 120;           // rows of A packed at once: MC x KC floats (120 KiB) in L2
+constexpr index_t NC = 16 * 192;      // columns of B packed at once (a multiple of NR)
 
 /// Packing buffers of the calling thread, kept between calls.
 struct Buffers {
@@ -68,11 +71,19 @@ inline Buffers& buffers() {
   return b;
 }
 
-/// Packs A[i0 : i0 + mc, k0 : k0 + kc] into ceil(mc / MR) panels, each kc
-/// steps of MR consecutive floats (row entries of one column), zero-padded.
+/// Packs A[0 : mc, 0 : kc] into ceil(mc / MR) panels, each kc steps of MR
+/// consecutive floats (row entries of one column), zero-padded.
 inline void pack_a(const float* A, index_t rsa, index_t csa, index_t mc, index_t kc, float* out) {
   for (index_t i0 = 0; i0 < mc; i0 += MR) {
     const index_t m = std::min(MR, mc - i0);
+    if (m == MR && csa == 1) {
+      // row-major A: six rows read along k, interleaved
+      const float* r[MR];
+      for (index_t i = 0; i < MR; ++i) r[i] = A + (i0 + i) * rsa;
+      for (index_t k = 0; k < kc; ++k, out += MR)
+        for (index_t i = 0; i < MR; ++i) out[i] = r[i][k];
+      continue;
+    }
     for (index_t k = 0; k < kc; ++k, out += MR) {
       const float* src = A + i0 * rsa + k * csa;
       index_t i = 0;
@@ -82,8 +93,8 @@ inline void pack_a(const float* A, index_t rsa, index_t csa, index_t mc, index_t
   }
 }
 
-/// Packs B[k0 : k0 + kc, j0 : j0 + nc] into ceil(nc / NR) panels, each kc
-/// steps of NR consecutive floats (column entries of one row), zero-padded.
+/// Packs B[0 : kc, 0 : nc] into ceil(nc / NR) panels, each kc steps of NR
+/// consecutive floats (column entries of one row), zero-padded.
 inline void pack_b(const float* B, index_t rsb, index_t csb, index_t kc, index_t nc, float* out) {
   for (index_t j0 = 0; j0 < nc; j0 += NR) {
     const index_t n = std::min(NR, nc - j0);
@@ -113,44 +124,49 @@ inline void pack_b(const float* B, index_t rsb, index_t csb, index_t kc, index_t
 
 #if SUPCON_GEMM_AVX2
 /// One micro-tile: C[0:m, 0:n] (+)= A[0:m, 0:kc] B[0:kc, 0:n], m <= MR, n <= NR.
-/// A(i, k) = a[i * ars + k * acs] (a packed panel: ars = 1, acs = MR); B(k, j) =
-/// b[k * bks + j] for j < NR (a packed panel: bks = NR), so NR floats of each
-/// row are readable even where n < NR; C(i, j) = c[i * rsc + j * csc].
+/// A(i, k) = a[i * ars + k * acs]: a packed panel (ars = 1, acs = MR) or rows
+/// read in place (acs = 1); B(k, j) = b[k * bks + j], NR floats of each row
+/// readable (a packed panel, bks = NR, or rows read in place); C(i, j) =
+/// c[i * rsc + j * csc].
 __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* a, index_t ars, index_t acs,
                                                        const float* b, index_t bks, float* c, index_t rsc,
                                                        index_t csc, index_t m, index_t n, bool accumulate) {
   // rows past m repeat the last row: read in bounds, never stored
   const float* a0 = a;
-  const float* a1 = a + (m > 1 ? ars : 0);
-  const float* a2 = a + (m > 2 ? 2 * ars : (m - 1) * ars);
-  const float* a3 = a + (m > 3 ? 3 * ars : (m - 1) * ars);
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
-  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
-  for (index_t k = 0; k < kc; ++k, b += bks) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), b2 = _mm256_loadu_ps(b + 16);
-    const index_t ka = k * acs;
+  const float* a1 = a + std::min<index_t>(1, m - 1) * ars;
+  const float* a2 = a + std::min<index_t>(2, m - 1) * ars;
+  const float* a3 = a + std::min<index_t>(3, m - 1) * ars;
+  const float* a4 = a + std::min<index_t>(4, m - 1) * ars;
+  const float* a5 = a + std::min<index_t>(5, m - 1) * ars;
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (index_t k = 0, ka = 0; k < kc; ++k, ka += acs, b += bks) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * bks), _MM_HINT_T0);
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     __m256 ai = _mm256_broadcast_ss(a0 + ka);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
-    c02 = _mm256_fmadd_ps(ai, b2, c02);
     ai = _mm256_broadcast_ss(a1 + ka);
     c10 = _mm256_fmadd_ps(ai, b0, c10);
     c11 = _mm256_fmadd_ps(ai, b1, c11);
-    c12 = _mm256_fmadd_ps(ai, b2, c12);
     ai = _mm256_broadcast_ss(a2 + ka);
     c20 = _mm256_fmadd_ps(ai, b0, c20);
     c21 = _mm256_fmadd_ps(ai, b1, c21);
-    c22 = _mm256_fmadd_ps(ai, b2, c22);
     ai = _mm256_broadcast_ss(a3 + ka);
     c30 = _mm256_fmadd_ps(ai, b0, c30);
     c31 = _mm256_fmadd_ps(ai, b1, c31);
-    c32 = _mm256_fmadd_ps(ai, b2, c32);
+    ai = _mm256_broadcast_ss(a4 + ka);
+    c40 = _mm256_fmadd_ps(ai, b0, c40);
+    c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a5 + ka);
+    c50 = _mm256_fmadd_ps(ai, b0, c50);
+    c51 = _mm256_fmadd_ps(ai, b1, c51);
   }
-  const __m256 rows[MR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+  const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (m == MR && n == NR && csc == 1) {
     for (index_t i = 0; i < MR; ++i) {
       float* ci = c + i * rsc;
-      for (int v = 0; v < 3; ++v) {
+      for (int v = 0; v < 2; ++v) {
         const __m256 r = accumulate ? _mm256_add_ps(_mm256_loadu_ps(ci + 8 * v), rows[i][v]) : rows[i][v];
         _mm256_storeu_ps(ci + 8 * v, r);
       }
@@ -159,7 +175,7 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
   }
   alignas(32) float tile[MR * NR];
   for (index_t i = 0; i < MR; ++i)
-    for (int v = 0; v < 3; ++v) _mm256_store_ps(tile + i * NR + 8 * v, rows[i][v]);
+    for (int v = 0; v < 2; ++v) _mm256_store_ps(tile + i * NR + 8 * v, rows[i][v]);
   for (index_t i = 0; i < m; ++i)
     for (index_t j = 0; j < n; ++j) {
       float& cij = c[i * rsc + j * csc];
@@ -175,18 +191,23 @@ inline bool cpu_has_avx2_fma() {
   return ok;
 }
 
-/// The blocked product with C(i, j) = C[i * rsc + j * csc]. A row-major A
-/// (csa = 1) is read in place, four rows at a time; a row-major B (csb = 1)
-/// is read in place, NR columns at a time, except its last partial panel;
-/// any other operand is packed first.
+/// The blocked product with C(i, j) = C[i * rsc + j * csc]. Operands are
+/// packed into contiguous panels, which keeps the micro-kernel at its rate,
+/// except where a packed entry would be read only a few times:
+/// - a row-major A when C has few columns (N < 64, at most four B panels);
+/// - a row-major B when C has few rows (M <= 2 MR, at most two A panels),
+///   but for its last, partial panel.
+/// Those are read in place. (A row-major B whose rows are a multiple of 4 KiB
+/// apart puts every row of a panel into the same L1 set, so it is worth
+/// reading in place only when the packed copy would not be reused.)
 inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index_t rsa, index_t csa,
                           const float* B, index_t rsb, index_t csb, float* C, index_t rsc, index_t csc,
                           bool accumulate) {
   Buffers& buf = buffers();
-  const bool a_direct = csa == 1, b_direct = csb == 1;
+  const bool a_in_place = csa == 1 && N < 64, b_in_place = csb == 1 && M <= 2 * MR;
   for (index_t jc = 0; jc < N; jc += NC) {
     const index_t nc = std::min(NC, N - jc);
-    const index_t full = b_direct ? (nc / NR) * NR : 0;  // columns read in place
+    const index_t full = b_in_place ? (nc / NR) * NR : 0;  // columns read in place
     for (index_t pc = 0; pc < K; pc += KC) {
       const index_t kc = std::min(KC, K - pc);
       const float* bsrc = B + pc * rsb + jc * csb;
@@ -197,18 +218,17 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
         const index_t mc = std::min(MC, M - ic);
         const float* asrc = A + ic * rsa + pc * csa;
         float* ap = nullptr;
-        if (!a_direct) {
+        if (!a_in_place) {
           ap = Buffers::aligned(buf.a, ((mc + MR - 1) / MR) * MR * kc);
           pack_a(asrc, rsa, csa, mc, kc, ap);
         }
         for (index_t jr = 0; jr < nc; jr += NR) {
-          const bool in_place = jr < full;
-          const float* bpanel = in_place ? bsrc + jr : bp + (jr - full) * kc;
-          const index_t bks = in_place ? rsb : NR;
+          const float* bpanel = jr < full ? bsrc + jr : bp + (jr - full) * kc;
+          const index_t bks = jr < full ? rsb : NR;
           for (index_t ir = 0; ir < mc; ir += MR) {
             float* ctile = C + (ic + ir) * rsc + (jc + jr) * csc;
             const index_t m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
-            if (a_direct)
+            if (a_in_place)
               kernel(kc, asrc + ir * rsa, rsa, 1, bpanel, bks, ctile, rsc, csc, m, n, acc);
             else
               kernel(kc, ap + ir * kc, 1, MR, bpanel, bks, ctile, rsc, csc, m, n, acc);
@@ -222,12 +242,12 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
 inline bool cpu_has_avx2_fma() { return false; }
 #endif
 
-/// The product; requires cpu_has_avx2_fma(). When B would have to be packed
-/// transposed (column-major) and C has few rows (each packed entry of B would
-/// serve fewer than 16 tiles) and fewer rows than columns, the transposed
-/// product C^T = B^T A^T is formed instead: its B is the smaller A^T, and its
-/// A, the large B^T, is row-major and read in place (the weight gradient of a
-/// convolution, dW += dY COL^T, is this case).
+/// The product; requires cpu_has_avx2_fma(). When B is column-major (a
+/// transposed operand) and C has few rows (M < 64, fewer than N), the
+/// transposed product C^T = B^T A^T is formed instead: its A, the large B^T,
+/// is then row-major with few columns of C^T and is read in place, so neither
+/// large operand is copied (the weight gradient of a convolution, dW += dY
+/// COL^T, is this case).
 inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, index_t csa, const float* B,
                   index_t rsb, index_t csb, float* C, index_t ldc, bool accumulate) {
 #if SUPCON_GEMM_AVX2
@@ -246,22 +266,16 @@ inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, 
 #endif
 }
 
-/// The policy: the kernel stands in for Eigen's product where Eigen was
-/// compiled for less than the CPU has (no -mavx2 -mfma, e.g. a build without
-/// -march=native); where Eigen has AVX2 and FMA too, its product is as fast or
-/// faster (docs/performance.md) and is kept. The environment variable
+/// The policy: the kernel computes every float product on a CPU with AVX2
+/// and FMA, whatever flags Eigen was compiled with; at the shapes of the
+/// convolutions and of the fused loss it measured 1.1-1.4 x faster than
+/// Eigen's AVX2 product (docs/performance.md). The environment variable
 /// SUPCON_GEMM=kernel or =eigen overrides the choice.
 inline bool use_kernel() {
   static const bool on = [] {
     if (!cpu_has_avx2_fma()) return false;
     const char* env = std::getenv("SUPCON_GEMM");
-    if (env && std::strcmp(env, "kernel") == 0) return true;
-    if (env && std::strcmp(env, "eigen") == 0) return false;
-#if defined(__AVX2__) && defined(__FMA__)
-    return false;
-#else
-    return true;
-#endif
+    return !(env && std::strcmp(env, "eigen") == 0);
   }();
   return on;
 }
