@@ -23,9 +23,8 @@
 /// B vectors and the broadcast, 15 of the 16 AVX2 registers). Operands are
 /// packed into panels (see sgemm_blocked for when one is read in place); the
 /// B panel (KC x NR floats, 16 KiB) stays in the L1 cache while the A panels
-/// stream from L2. Rows or columns beyond
-/// the edge are packed as zeros and the tile is written back through a small
-/// buffer, so any M, N, K work.
+/// stream from L2. Rows or columns beyond the edge are packed as zeros and the
+/// tile is written back through a small buffer, so any M, N, K work.
 ///
 /// `gemm_fast` returns false (and does nothing) for double, on CPUs without
 /// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, and under
@@ -268,9 +267,9 @@ inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, 
 
 /// The policy: the kernel computes every float product on a CPU with AVX2
 /// and FMA, whatever flags Eigen was compiled with; at the shapes of the
-/// convolutions and of the fused loss it measured 1.1-1.4 x faster than
-/// Eigen's AVX2 product (docs/performance.md). The environment variable
-/// SUPCON_GEMM=kernel or =eigen overrides the choice.
+/// convolutions and of the fused loss it measured mostly 1.1-1.7 x faster
+/// than Eigen's AVX2 product (docs/performance.md, "The 6 x 16 kernel").
+/// SUPCON_GEMM=eigen in the environment switches to Eigen's product.
 inline bool use_kernel() {
   static const bool on = [] {
     if (!cpu_has_avx2_fma()) return false;
