@@ -44,7 +44,8 @@ class DeviceTensor {
                         shape_str(shape_));
     return shape_[static_cast<std::size_t>(d)];
   }
-  index_t size() const { return numel_of(shape_); }
+  /// Elements; 0 for a tensor never shaped (as Tensor<T>), not numel_of({}) = 1.
+  index_t size() const { return shape_.empty() ? 0 : numel_of(shape_); }
   T* data() { return buf_.data(); }
   const T* data() const { return buf_.data(); }
 
