@@ -47,7 +47,7 @@ struct WinogradWorkspace {
   Tensor<T> v;     ///< (threads, 16, C, T) transformed input tiles of one block
   Tensor<T> m;     ///< (threads, 16, OC, T) products, or Z = A dY A^T in the backward
   Tensor<T> du;    ///< (threads, 16, OC, C) partial weight gradients
-  Tensor<T> rows;  ///< (threads, 4, row length) zero-padded input rows
+  Tensor<T> rows;  ///< (threads, row_len) work of the transforms
 };
 
 /// Whether conv2d_forward / conv2d_backward take the Winograd path: a 3x3
@@ -69,9 +69,18 @@ inline bool conv2d_use_winograd(index_t C, index_t OC, index_t K, index_t stride
 
 namespace detail::winograd {
 
+/// Layout of the work of split_channel: each of its 8 arrays holds (TH + 1)
+/// TW entries and a group of 8 of slack, and its padded row 2 TW + 2 entries
+/// rounded up, so that the copies below run in whole groups of 8.
+inline index_t split_stride(index_t TH, index_t TW) { return (TH + 1) * TW + 8; }
+inline index_t split_row_len(index_t TW) { return 2 * ((TW + 7) / 8 * 8) + 4; }
+/// Entries of per-thread work the transforms need (the outputs' 4 P fit too).
+inline index_t work_len(index_t TH, index_t TW) { return 8 * split_stride(TH, TW) + 2 * split_row_len(TW); }
+
 /// How a batch is cut: TH x TW tiles (2x2 output blocks) per image, P of
 /// them; B images per block, about 256 tiles per product but never fewer
-/// blocks than threads; Tmax = B P columns; row_len entries of padded rows.
+/// blocks than threads; Tmax = B P columns; row_len entries of per-thread
+/// work of the transforms (work_len).
 struct Blocks {
   index_t TH, TW, P, B, blocks, Tmax, row_len;
 };
@@ -84,7 +93,7 @@ Blocks plan(index_t N, index_t C, index_t OC, index_t OH, index_t OW, WinogradWo
   k.TH = (OH + 1) / 2, k.TW = (OW + 1) / 2, k.P = k.TH * k.TW;
   const int threads = max_threads();
   k.B = std::min(std::max<index_t>(1, (256 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
-  k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.row_len = 4 * (2 * k.TW + 2);
+  k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.row_len = work_len(k.TH, k.TW);
   ws.v.resize({threads, 16 * C * k.Tmax});
   ws.m.resize({threads, 16 * OC * k.Tmax});
   ws.rows.resize({threads, k.row_len});
@@ -121,107 +130,150 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, T* U) 
     }
 }
 
+/// The padded input of one channel split by row parity a, column parity b and
+/// a shift s of one column pair: S[a][b][s][q TW + k] = d[2q + a][2(k + s) + b]
+/// for q in [0, TH], k in [0, TW), d the zero-padded channel, the arrays
+/// split_stride apart. Tile t = ty TW + tx then reads its entry d[2 ty + i]
+/// [2 tx + j] at S[i & 1][j & 1][j >> 1][t + (i >> 1) TW]: every load of the
+/// transform is unit-stride in t, so one vector loop runs over all P tiles of
+/// the channel (the maps of the deep layers are too narrow for a loop over
+/// one tile row). `row` and `zeros` (split_row_len each) are zero on entry
+/// and `row` is zero outside [pad, pad + W) on return, as the next call needs.
+template <class T>
+void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, index_t TW, T* S, T* row,
+                   const T* zeros) {
+  const index_t SS = split_stride(TH, TW);
+  for (index_t r = 0; r < 2 * TH + 2; ++r) {
+    const index_t h = r - pad, a = r & 1, q = r >> 1;
+    const T* padded = zeros;
+    if (h >= 0 && h < H) {
+      std::copy(xc + h * W, xc + (h + 1) * W, row + pad);
+      padded = row;
+    }
+    for (index_t b = 0; b < 2; ++b)
+      for (index_t s = 0; s < 2; ++s) {
+        // whole groups of 8: past TW they spill into row q + 1, written later, or the slack
+        T* dst = S + ((a * 2 + b) * 2 + s) * SS + q * TW;
+        const T* src = padded + 2 * s + b;
+        for (index_t k0 = 0; k0 < TW; k0 += 8)
+#pragma omp simd
+          for (index_t k = k0; k < k0 + 8; ++k) dst[k] = src[2 * k];
+      }
+  }
+}
+
 /// V[xi][c][t0 + t] = (B^T d B)[xi] for every 4x4 tile d of one image's
 /// channels (C, H, W), zero-padded by `pad`; tile t = ty * TW + tx starts at
 /// row 2 ty - pad, column 2 tx - pad. `ldv` = columns of V (tiles of the block);
-/// `rows` holds 4 padded rows of 2 TW + 2 entries.
+/// `work` holds work_len(TH, TW) entries.
 template <class T>
 void transform_input(const T* x, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
-                     T* V, index_t ldv, index_t t0, T* rows) {
-  const index_t len = 2 * TW + 2, plane = C * ldv;
+                     T* V, index_t ldv, index_t t0, T* work) {
+  const index_t P = TH * TW, SS = split_stride(TH, TW), plane = C * ldv;
+  T *S = work, *row = work + 8 * SS, *zeros = row + split_row_len(TW);
+  std::fill(row, row + 2 * split_row_len(TW), T(0));
   for (index_t c = 0; c < C; ++c) {
-    const T* xc = x + c * H * W;
-    for (index_t ty = 0; ty < TH; ++ty) {
-      for (index_t i = 0; i < 4; ++i) {
-        T* r = rows + i * len;
-        const index_t h = 2 * ty - pad + i;
-        std::fill(r, r + len, T(0));
-        if (h < 0 || h >= H) continue;
-        const index_t lo = std::max<index_t>(0, pad), hi = std::min<index_t>(len, W + pad);
-        std::copy(xc + h * W + (lo - pad), xc + h * W + (hi - pad), r + lo);
-      }
-      const T *r0 = rows, *r1 = rows + len, *r2 = rows + 2 * len, *r3 = rows + 3 * len;
-      T* out = V + c * ldv + t0 + ty * TW;
+    split_channel(x + c * H * W, H, W, pad, TH, TW, S, row, zeros);
+    // d_ij(t) for row i = 2 qi + a, column j = 2 s + b
+    const T *e00 = S, *e01 = S + SS, *o00 = S + 2 * SS, *o01 = S + 3 * SS;  // a = 0: (b, s)
+    const T *e10 = S + 4 * SS, *e11 = S + 5 * SS, *o10 = S + 6 * SS, *o11 = S + 7 * SS;  // a = 1
+    T* out = V + c * ldv + t0;
 #pragma omp simd
-      for (index_t tx = 0; tx < TW; ++tx) {
-        const index_t j = 2 * tx;
-        // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3, then the same on columns
-        const T a0 = r0[j] - r2[j], a1 = r0[j + 1] - r2[j + 1], a2 = r0[j + 2] - r2[j + 2], a3 = r0[j + 3] - r2[j + 3];
-        const T b0 = r1[j] + r2[j], b1 = r1[j + 1] + r2[j + 1], b2 = r1[j + 2] + r2[j + 2], b3 = r1[j + 3] + r2[j + 3];
-        const T c0 = r2[j] - r1[j], c1 = r2[j + 1] - r1[j + 1], c2 = r2[j + 2] - r1[j + 2], c3 = r2[j + 3] - r1[j + 3];
-        const T d0 = r1[j] - r3[j], d1 = r1[j + 1] - r3[j + 1], d2 = r1[j + 2] - r3[j + 2], d3 = r1[j + 3] - r3[j + 3];
-        out[0 * plane + tx] = a0 - a2, out[1 * plane + tx] = a1 + a2, out[2 * plane + tx] = a2 - a1,
-        out[3 * plane + tx] = a1 - a3;
-        out[4 * plane + tx] = b0 - b2, out[5 * plane + tx] = b1 + b2, out[6 * plane + tx] = b2 - b1,
-        out[7 * plane + tx] = b1 - b3;
-        out[8 * plane + tx] = c0 - c2, out[9 * plane + tx] = c1 + c2, out[10 * plane + tx] = c2 - c1,
-        out[11 * plane + tx] = c1 - c3;
-        out[12 * plane + tx] = d0 - d2, out[13 * plane + tx] = d1 + d2, out[14 * plane + tx] = d2 - d1,
-        out[15 * plane + tx] = d1 - d3;
-      }
+    for (index_t t = 0; t < P; ++t) {
+      // d_ij, columns j = 0..3 are (b, s) = (0, 0), (1, 0), (0, 1), (1, 1)
+      const T d00 = e00[t], d01 = o00[t], d02 = e01[t], d03 = o01[t];
+      const T d10 = e10[t], d11 = o10[t], d12 = e11[t], d13 = o11[t];
+      const T d20 = e00[t + TW], d21 = o00[t + TW], d22 = e01[t + TW], d23 = o01[t + TW];
+      const T d30 = e10[t + TW], d31 = o10[t + TW], d32 = e11[t + TW], d33 = o11[t + TW];
+      // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3, then the same on columns
+      const T a0 = d00 - d20, a1 = d01 - d21, a2 = d02 - d22, a3 = d03 - d23;
+      const T b0 = d10 + d20, b1 = d11 + d21, b2 = d12 + d22, b3 = d13 + d23;
+      const T c0 = d20 - d10, c1 = d21 - d11, c2 = d22 - d12, c3 = d23 - d13;
+      const T f0 = d10 - d30, f1 = d11 - d31, f2 = d12 - d32, f3 = d13 - d33;
+      out[0 * plane + t] = a0 - a2, out[1 * plane + t] = a1 + a2, out[2 * plane + t] = a2 - a1,
+      out[3 * plane + t] = a1 - a3;
+      out[4 * plane + t] = b0 - b2, out[5 * plane + t] = b1 + b2, out[6 * plane + t] = b2 - b1,
+      out[7 * plane + t] = b1 - b3;
+      out[8 * plane + t] = c0 - c2, out[9 * plane + t] = c1 + c2, out[10 * plane + t] = c2 - c1,
+      out[11 * plane + t] = c1 - c3;
+      out[12 * plane + t] = f0 - f2, out[13 * plane + t] = f1 + f2, out[14 * plane + t] = f2 - f1,
+      out[15 * plane + t] = f1 - f3;
     }
   }
 }
 
-/// y[o] (OH, OW) of one image = A^T M[.][o][t0 + t] A for each tile, plus bias;
-/// `rows` holds 2 rows of 2 TW entries (the blocks of a tile row before cropping).
+/// y[o] (OH, OW) of one image = A^T M[.][o][t0 + t] A for each tile, plus bias.
+/// One vector loop over the P tiles writes the four entries of each 2x2 block
+/// to four arrays of `work`; they are then interleaved into y's rows, cropped
+/// at odd edges.
 template <class T>
 void transform_output(const T* M, index_t ldm, index_t OC, index_t t0, index_t TH, index_t TW, const T* bias,
-                      T* y, index_t OH, index_t OW, T* rows) {
-  const index_t plane = OC * ldm;
+                      T* y, index_t OH, index_t OW, T* work) {
+  const index_t P = TH * TW, plane = OC * ldm;
+  T *y00 = work, *y01 = work + P, *y10 = work + 2 * P, *y11 = work + 3 * P;  // block entry (row, column)
   for (index_t o = 0; o < OC; ++o) {
     const T b = bias ? bias[o] : T(0);
-    for (index_t ty = 0; ty < TH; ++ty) {
-      const T* m = M + o * ldm + t0 + ty * TW;
-      T *y0 = rows, *y1 = rows + 2 * TW;
+    const T* m = M + o * ldm + t0;
 #pragma omp simd
-      for (index_t tx = 0; tx < TW; ++tx) {
-        T s[4][2];  // M A: per row i, columns 0 + 1 + 2 and 1 - 2 - 3
-        for (int i = 0; i < 4; ++i) {
-          const T* mi = m + 4 * i * plane + tx;
-          s[i][0] = mi[0] + mi[plane] + mi[2 * plane];
-          s[i][1] = mi[plane] - mi[2 * plane] - mi[3 * plane];
-        }
-        for (int k = 0; k < 2; ++k) {  // A^T (M A)
-          y0[2 * tx + k] = s[0][k] + s[1][k] + s[2][k] + b;
-          y1[2 * tx + k] = s[1][k] - s[2][k] - s[3][k] + b;
-        }
+    for (index_t t = 0; t < P; ++t) {
+      T s[4][2];  // M A: per row i, columns 0 + 1 + 2 and 1 - 2 - 3
+      for (int i = 0; i < 4; ++i) {
+        const T* mi = m + 4 * i * plane + t;
+        s[i][0] = mi[0] + mi[plane] + mi[2 * plane];
+        s[i][1] = mi[plane] - mi[2 * plane] - mi[3 * plane];
       }
-      T* yo = y + (o * OH + 2 * ty) * OW;
-      std::copy(y0, y0 + OW, yo);
-      if (2 * ty + 1 < OH) std::copy(y1, y1 + OW, yo + OW);
+      // A^T (M A)
+      y00[t] = s[0][0] + s[1][0] + s[2][0] + b, y01[t] = s[0][1] + s[1][1] + s[2][1] + b;
+      y10[t] = s[1][0] - s[2][0] - s[3][0] + b, y11[t] = s[1][1] - s[2][1] - s[3][1] + b;
+    }
+    T* yo = y + o * OH * OW;
+    for (index_t r = 0; r < OH; ++r) {
+      const T* ev = ((r & 1) ? y10 : y00) + (r >> 1) * TW;
+      const T* od = ((r & 1) ? y11 : y01) + (r >> 1) * TW;
+      T* dst = yo + r * OW;
+      for (index_t tx = 0; tx < OW / 2; ++tx) dst[2 * tx] = ev[tx], dst[2 * tx + 1] = od[tx];
+      if (OW & 1) dst[OW - 1] = ev[TW - 1];
     }
   }
 }
 
 /// Z[xi][o][t0 + t] = (A dY A^T)[xi] for each 2x2 block dY of one image's
-/// dy (OC, OH, OW), zero past the edges; `rows` holds 2 rows of 2 TW entries.
+/// dy (OC, OH, OW), zero past the edges. The blocks' four entries are first
+/// gathered into four arrays of `work`, so that the transform is one vector
+/// loop over the P tiles.
 template <class T>
 void transform_output_grad(const T* dy, index_t OC, index_t OH, index_t OW, index_t TH, index_t TW, T* Z,
-                           index_t ldz, index_t t0, T* rows) {
-  const index_t plane = OC * ldz;
-  for (index_t o = 0; o < OC; ++o)
-    for (index_t ty = 0; ty < TH; ++ty) {
-      T *g0 = rows, *g1 = rows + 2 * TW;
-      std::fill(g0, g0 + 4 * TW, T(0));
-      const T* src = dy + (o * OH + 2 * ty) * OW;
-      std::copy(src, src + OW, g0);
-      if (2 * ty + 1 < OH) std::copy(src + OW, src + 2 * OW, g1);
-      T* z = Z + o * ldz + t0 + ty * TW;
+                           index_t ldz, index_t t0, T* work) {
+  const index_t P = TH * TW, plane = OC * ldz;
+  T *g00 = work, *g01 = work + P, *g10 = work + 2 * P, *g11 = work + 3 * P;
+  for (index_t o = 0; o < OC; ++o) {
+    const T* src = dy + o * OH * OW;
+    for (index_t r = 0; r < 2 * TH; ++r) {
+      T* ev = ((r & 1) ? g10 : g00) + (r >> 1) * TW;
+      T* od = ((r & 1) ? g11 : g01) + (r >> 1) * TW;
+      if (r >= OH) {
+        std::fill(ev, ev + TW, T(0)), std::fill(od, od + TW, T(0));
+        continue;
+      }
+      const T* s = src + r * OW;
+      for (index_t tx = 0; tx < OW / 2; ++tx) ev[tx] = s[2 * tx], od[tx] = s[2 * tx + 1];
+      if (OW & 1) ev[TW - 1] = s[OW - 1], od[TW - 1] = T(0);
+    }
+    T* z = Z + o * ldz + t0;
 #pragma omp simd
-      for (index_t tx = 0; tx < TW; ++tx) {
-        // A g: rows (g0, g0 + g1, g0 - g1, -g1), then the same on columns
-        const T p0 = g0[2 * tx], p1 = g0[2 * tx + 1], q0 = g1[2 * tx], q1 = g1[2 * tx + 1];
-        const T r[4][2] = {{p0, p1}, {p0 + q0, p1 + q1}, {p0 - q0, p1 - q1}, {-q0, -q1}};
-        for (int i = 0; i < 4; ++i) {
-          T* zi = z + 4 * i * plane + tx;
-          zi[0] = r[i][0];
-          zi[plane] = r[i][0] + r[i][1];
-          zi[2 * plane] = r[i][0] - r[i][1];
-          zi[3 * plane] = -r[i][1];
-        }
+    for (index_t t = 0; t < P; ++t) {
+      // A g: rows (g0, g0 + g1, g0 - g1, -g1), then the same on columns
+      const T p0 = g00[t], p1 = g01[t], q0 = g10[t], q1 = g11[t];
+      const T r[4][2] = {{p0, p1}, {p0 + q0, p1 + q1}, {p0 - q0, p1 - q1}, {-q0, -q1}};
+      for (int i = 0; i < 4; ++i) {
+        T* zi = z + 4 * i * plane + t;
+        zi[0] = r[i][0];
+        zi[plane] = r[i][0] + r[i][1];
+        zi[2 * plane] = r[i][0] - r[i][1];
+        zi[3 * plane] = -r[i][1];
       }
     }
+  }
 }
 
 /// dweight[o, c] += G^T dU[.][o][c] G for every (o, c).
