@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <supcon/core/memory.hpp>
 #include <supcon/core/rng.hpp>
 #include <supcon/layers/batchnorm.hpp>
 #include <supcon/layers/conv2d.hpp>
@@ -147,6 +148,7 @@ const bool registered = [] {
 }  // namespace
 
 int main(int argc, char** argv) {
+  supcon::keep_freed_memory();  // as the supcon program does
   benchmark::Initialize(&argc, argv);
   benchmark::SetDefaultTimeUnit(benchmark::kMillisecond);
   benchmark::RunSpecifiedBenchmarks();

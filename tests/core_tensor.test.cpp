@@ -1,5 +1,7 @@
-// Tensor<T>: shape, row-major layout, Eigen views, errors.
+// Tensor<T>: shape, row-major layout, Eigen views, errors; the malloc setting of core/memory.hpp.
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <supcon/core/memory.hpp>
 #include <supcon/core/tensor.hpp>
 
 using supcon::Shape;
@@ -74,3 +76,22 @@ TEST_CASE("cast converts every element") {
   CHECK(f[0] == 1.5f);
   CHECK(f[2] == 3.25f);
 }
+
+// glibc's own malloc only: the sanitizers replace it (and refuse mallopt)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SUPCON_TEST_MALLOC_REPLACED 1
+#endif
+#endif
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33) && !defined(__SANITIZE_ADDRESS__) && !defined(SUPCON_TEST_MALLOC_REPLACED)
+TEST_CASE("keep_freed_memory serves a 24 MiB block from the heap, not from a fresh mapping") {
+  REQUIRE(supcon::keep_freed_memory());
+  // by default a block this size is mmap'ed and unmapped again on free
+  const auto mapped_before = mallinfo2().hblks;
+  void* p = std::malloc(std::size_t(24) << 20);
+  REQUIRE(p != nullptr);
+  static_cast<volatile char*>(p)[0] = 1;  // used, so the pair cannot be optimised away
+  CHECK(mallinfo2().hblks == mapped_before);
+  std::free(p);
+}
+#endif

@@ -2,10 +2,12 @@
 #include <exception>
 #include <iostream>
 #include <supcon/config.hpp>
+#include <supcon/core/memory.hpp>
 
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
+  supcon::keep_freed_memory();  // steps reuse their freed tensors instead of fresh pages
   CLI::App app{"supcon: Supervised Contrastive Learning from first principles"};
   app.require_subcommand(1);
   app.set_version_flag("--version", SUPCON_VERSION_STRING);

@@ -9,6 +9,7 @@
 #include "supcon/config.hpp"
 #include "supcon/core/atomic_file.hpp"
 #include "supcon/core/error.hpp"
+#include "supcon/core/memory.hpp"
 #include "supcon/core/module.hpp"
 #include "supcon/core/npy.hpp"
 #include "supcon/core/rng.hpp"
