@@ -1,5 +1,6 @@
-// Times the fused CUDA SupCon loss (forward + backward, float32, device memory
-// in and out) at growing N, with the device memory it holds and the cuBLAS
+// Times the fused CUDA SupCon loss and the blocked one (supcon_blocked.cuh;
+// forward + backward, float32, device memory in and out) at growing N, with
+// the device memory each holds and the cuBLAS
 // floor: the time of the three N x N x D products the loss cannot avoid
 // (S = F F^T forward, G F and G^T F backward), measured here as three times
 // one SGEMM S = F F^T computed in row blocks (so no N x N buffer is needed).
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include <supcon/core/rng.hpp>
+#include <supcon/cuda/supcon_blocked.cuh>
 #include <supcon/cuda/supcon_fused.cuh>
 
 using namespace supcon;
@@ -63,7 +65,7 @@ std::vector<long long> parse_list(const std::string& s) {
 
 struct Row {
   long long n = 0;
-  double fused_ms = -1, floor_ms = -1, mem_gb = -1;
+  double fused_ms = -1, floor_ms = -1, mem_gb = -1, blocked_ms = -1, blocked_gb = -1;
   std::string note;
 };
 
@@ -138,6 +140,15 @@ int main(int argc, char** argv) {
       cuda::check(cudaMemGetInfo(&free1, &total), "cudaMemGetInfo");
       row.mem_gb = double(free0 - free1) / 1e9;
       if (!std::isfinite(loss.value())) row.note = "non-finite loss";
+      {
+        cuda::BlockedSupCon<float> blocked;  // the products through cuBLAS, S in blocks of 2^28 entries
+        row.blocked_ms =
+            time_ms([&] { blocked.run(F.data(), cls.data(), n, dim, n / 2, SupConOptions{}, dF.data()); }, repeats);
+        size_t free2 = 0;
+        cuda::check(cudaMemGetInfo(&free2, &total), "cudaMemGetInfo");
+        row.blocked_gb = double(free0 - free2) / 1e9;
+        if (!std::isfinite(blocked.value())) row.note += " non-finite blocked loss";
+      }
 
       // floor: S = F F^T in blocks of rows, at most 2^28 floats of output at a time
       const long long block = std::max(1LL, std::min(n, (1LL << 28) / n));
@@ -158,7 +169,7 @@ int main(int argc, char** argv) {
           },
           std::max(1, repeats / 2));
       row.floor_ms = 3 * gemm_ms;
-      last_s = (row.fused_ms + gemm_ms) / 1000.0;
+      last_s = (row.fused_ms + row.blocked_ms + gemm_ms) / 1000.0;
       last_n = n;
     } catch (const std::exception& e) {
       row.note = e.what();
@@ -166,16 +177,20 @@ int main(int argc, char** argv) {
       (void)cudaGetLastError();
     }
     rows.push_back(row);
-    std::printf("N = %8lld  fused fwd+bwd %10.2f ms  floor %10.2f ms  ratio %5.2f  memory %6.3f GB  %s\n", n,
-                row.fused_ms, row.floor_ms, row.floor_ms > 0 ? row.fused_ms / row.floor_ms : 0.0, row.mem_gb,
+    std::printf("N = %8lld  fused fwd+bwd %10.2f ms  floor %10.2f ms  ratio %5.2f  memory %6.3f GB  "
+                "blocked %10.2f ms  ratio %5.2f  memory %6.3f GB  %s\n",
+                n, row.fused_ms, row.floor_ms, row.floor_ms > 0 ? row.fused_ms / row.floor_ms : 0.0, row.mem_gb,
+                row.blocked_ms, row.floor_ms > 0 ? row.blocked_ms / row.floor_ms : 0.0, row.blocked_gb,
                 row.note.c_str());
     std::fflush(stdout);
   }
   cublasDestroy(blas);
   if (!csv.empty()) {
     std::ofstream out(csv);
-    out << "n,fused_ms,floor_ms,mem_gb,note\n";
-    for (const Row& r : rows) out << r.n << ',' << r.fused_ms << ',' << r.floor_ms << ',' << r.mem_gb << ',' << r.note << '\n';
+    out << "n,fused_ms,floor_ms,mem_gb,blocked_ms,blocked_gb,note\n";
+    for (const Row& r : rows)
+      out << r.n << ',' << r.fused_ms << ',' << r.floor_ms << ',' << r.mem_gb << ',' << r.blocked_ms << ','
+          << r.blocked_gb << ',' << r.note << '\n';
   }
   return 0;
 }

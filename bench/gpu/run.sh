@@ -82,17 +82,20 @@ def cell(v, fmt):
     return fmt.format(v) if v is not None else "-".rjust(len(fmt.format(0.0)))
 print()
 print("CUDA tests: " + sys.argv[3])
-print(f"{'N':>9} | {'fused ms':>9} | {'floor ms':>9} | {'x floor':>7} | {'fused GB':>8} | {'torch ms':>9} | {'torch GB':>8} | {'torch/fused':>11}")
+print(f"{'N':>9} | {'fused ms':>9} | {'floor ms':>9} | {'x floor':>7} | {'fused GB':>8} | {'blocked ms':>10} | {'x floor':>7}"
+      f" | {'blocked GB':>10} | {'torch ms':>9} | {'torch GB':>8} | {'torch/blocked':>13}")
 if not fused and not torch:
     print("(no timings: see the errors above)")
 for n in sorted(set(fused) | set(torch)):
     f, t = fused.get(n, {}), torch.get(n, {})
     fm, fl, fg = num(f.get("fused_ms")), num(f.get("floor_ms")), num(f.get("mem_gb"))
+    bm, bg = num(f.get("blocked_ms")), num(f.get("blocked_gb"))
     tm, tg = num(t.get("ms")), num(t.get("peak_gb"))
     note = " ".join(x for x in (f.get("note") or "", t.get("note") or "") if x)
     print(f"{n:>9} | {cell(fm, '{:9.2f}')} | {cell(fl, '{:9.2f}')} | {cell(fm / fl if fm and fl else None, '{:7.2f}')}"
-          f" | {cell(fg, '{:8.3f}')} | {cell(tm, '{:9.2f}')} | {cell(tg, '{:8.3f}')}"
-          f" | {cell(tm / fm if tm and fm else None, '{:11.2f}')} {note}")
+          f" | {cell(fg, '{:8.3f}')} | {cell(bm, '{:10.2f}')} | {cell(bm / fl if bm and fl else None, '{:7.2f}')}"
+          f" | {cell(bg, '{:10.3f}')} | {cell(tm, '{:9.2f}')} | {cell(tg, '{:8.3f}')}"
+          f" | {cell(tm / bm if tm and bm else None, '{:13.2f}')} {note}")
 train = list(csv.DictReader(open(sys.argv[4]))) if os.path.exists(sys.argv[4]) else []
 try:  # a peer that died while writing leaves "-" in the table
     peer = {r["mode"]: r for r in json.load(open(sys.argv[5]))}

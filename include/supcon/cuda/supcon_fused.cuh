@@ -234,10 +234,72 @@ inline void require_fused_support(const Pairing& pairing, const SupConOptions& o
                       "supcon::cuda::supcon_loss_naive");
 }
 
+/// The host-side checks of FusedSupCon::run and BlockedSupCon::run, naming
+/// the `path` ("fused", "blocked"): validate(opt), no positives cap or
+/// one_positive, N, D, B >= 1 with B dividing N and N < 2^31.
+inline void check_device_problem(const char* path, index_t n, index_t d, index_t batch, const SupConOptions& opt) {
+  validate(opt);
+  require<ValueError>(opt.positives_cap < 0 && opt.denominator != Denominator::one_positive, path,
+                      " CUDA SupCon: positives_cap and denominator one_positive are not supported");
+  require<ShapeError>(n >= 1 && d >= 1 && batch >= 1 && n % batch == 0 && n < (index_t(1) << 31), path,
+                      " CUDA SupCon: need N >= 1 rows, a multiple of B >= 1 samples, and D >= 1; got N = ", n,
+                      ", B = ", batch, ", D = ", d);
+}
+
+/// The per-anchor results of a device SupCon loss and the reduced value,
+/// kept on the device between calls; shared by FusedSupCon and BlockedSupCon
+/// (supcon_blocked.cuh), whose run() fills them.
+template <class T>
+class SupConAnchorResults {
+ public:
+  /// The loss of the last run (waits for it).
+  T value() const {
+    T v[2];
+    check(cudaDeviceSynchronize(), "supcon kernels");
+    scalars_.download(v, 2);
+    return v[0];
+  }
+  /// Unscaled L(i) of the last run's anchors, copied to the host (waits).
+  std::vector<T> unscaled_losses() const {
+    std::vector<T> out(static_cast<std::size_t>(anchors_));
+    check(cudaDeviceSynchronize(), "supcon kernels");
+    unscaled_.download(out.data(), out.size());
+    return out;
+  }
+  /// |P(i)| of the last run's anchors as the kernels counted them, copied to the host (waits).
+  std::vector<int> positives() const {
+    std::vector<int> out(static_cast<std::size_t>(anchors_));
+    check(cudaDeviceSynchronize(), "supcon kernels");
+    n_pos_.download(out.data(), out.size());
+    return out;
+  }
+
+ protected:
+  /// Makes room for the results of `anchors` anchor rows.
+  void reserve(index_t anchors) {
+    stats_.resize(static_cast<std::size_t>(anchors));
+    unscaled_.resize(static_cast<std::size_t>(anchors));
+    n_pos_.resize(static_cast<std::size_t>(anchors));
+    scalars_.resize(2);
+    anchors_ = anchors;
+  }
+  /// Device memory of the results, in bytes: O(A).
+  std::size_t results_bytes() const {
+    return stats_.size() * sizeof(RowStats<T>) + unscaled_.size() * sizeof(T) + n_pos_.size() * sizeof(int) +
+           scalars_.size() * sizeof(T);
+  }
+
+  DeviceBuffer<RowStats<T>> stats_;
+  DeviceBuffer<T> unscaled_;
+  DeviceBuffer<int> n_pos_;
+  DeviceBuffer<T> scalars_;  // value, w
+  index_t anchors_ = 0;
+};
+
 /// The fused SupCon loss on device memory, with its O(N) workspace kept
 /// between calls (reuse one object across training steps).
 template <class T>
-class FusedSupCon {
+class FusedSupCon : public SupConAnchorResults<T> {
  public:
   /// features (N, D) and dfeatures (N, D) are device pointers, view-major;
   /// classes (B) is a device pointer of class indices, N = V * B. Launches the
@@ -251,21 +313,16 @@ class FusedSupCon {
   /// Throws CudaError when a CUDA call fails.
   void run(const T* features, const std::int32_t* classes, index_t n, index_t d, index_t batch,
            const SupConOptions& opt, T* dfeatures, cudaStream_t stream = nullptr) {
-    validate(opt);
-    require<ValueError>(opt.positives_cap < 0 && opt.denominator != Denominator::one_positive,
-                        "fused CUDA SupCon: positives_cap and denominator one_positive are not supported");
-    require<ShapeError>(n >= 1 && d >= 1 && batch >= 1 && n % batch == 0 && n < (index_t(1) << 31),
-                        "fused CUDA SupCon: need N >= 1 rows, a multiple of B >= 1 samples, and D >= 1; got N = ",
-                        n, ", B = ", batch, ", D = ", d);
+    check_device_problem("fused", n, d, batch, opt);
     using namespace fused;
     const Problem p{n, d, opt.contrast_mode == ContrastMode::all ? n : batch, batch, opt.denominator,
                     opt.summation == Summation::outside};
     const T inv_tau = static_cast<T>(1.0 / opt.temperature);
-    stats_.resize(static_cast<std::size_t>(p.a));
-    unscaled_.resize(static_cast<std::size_t>(p.a));
-    n_pos_.resize(static_cast<std::size_t>(p.a));
-    scalars_.resize(2);
-    anchors_ = p.a;
+    this->reserve(p.a);
+    auto& stats_ = this->stats_;
+    auto& unscaled_ = this->unscaled_;
+    auto& n_pos_ = this->n_pos_;
+    auto& scalars_ = this->scalars_;
 
     const dim3 block(kTile, kRowsY);
     forward_kernel<T><<<blocks_for(p.a, kTile), block, 0, stream>>>(features, classes, p, inv_tau, stats_.data(),
@@ -286,32 +343,8 @@ class FusedSupCon {
     check_launch("supcon fused backward_kernel (row side)");
   }
 
-  /// The loss of the last run (waits for it).
-  T value() const {
-    T v[2];
-    check(cudaDeviceSynchronize(), "supcon fused kernels");
-    scalars_.download(v, 2);
-    return v[0];
-  }
-  /// Unscaled L(i) of the last run's anchors, copied to the host (waits).
-  std::vector<T> unscaled_losses() const {
-    std::vector<T> out(static_cast<std::size_t>(anchors_));
-    check(cudaDeviceSynchronize(), "supcon fused kernels");
-    unscaled_.download(out.data(), out.size());
-    return out;
-  }
-  /// |P(i)| of the last run's anchors as the kernel counted them, copied to the host (waits).
-  std::vector<int> positives() const {
-    std::vector<int> out(static_cast<std::size_t>(anchors_));
-    check(cudaDeviceSynchronize(), "supcon fused kernels");
-    n_pos_.download(out.data(), out.size());
-    return out;
-  }
   /// Device memory held between calls, in bytes: O(A).
-  std::size_t workspace_bytes() const {
-    return stats_.size() * sizeof(RowStats<T>) + unscaled_.size() * sizeof(T) + n_pos_.size() * sizeof(int) +
-           scalars_.size() * sizeof(T);
-  }
+  std::size_t workspace_bytes() const { return this->results_bytes(); }
 
  private:
   // Raises the kernel's dynamic shared memory limit past the default 48 KiB
@@ -331,13 +364,28 @@ class FusedSupCon {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes)),
           "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
   }
-
-  DeviceBuffer<RowStats<T>> stats_;
-  DeviceBuffer<T> unscaled_;
-  DeviceBuffer<int> n_pos_;
-  DeviceBuffer<T> scalars_;  // value, w
-  index_t anchors_ = 0;
 };
+
+/// Runs a device SupCon loss (FusedSupCon or BlockedSupCon) on host tensors:
+/// uploads, runs, and downloads a LossResult with grad (N, D) assigned.
+template <class T, class DeviceLoss>
+LossResult<T> run_device_loss(const Tensor<T>& features, const Pairing& pairing, const SupConOptions& opt,
+                              DeviceLoss& loss) {
+  const detail::ContrastLayout lay = detail::make_contrast_layout(features, pairing, opt);
+  require_fused_support(pairing, opt);
+  const std::size_t nd = static_cast<std::size_t>(lay.n * lay.dim);
+  DeviceBuffer<T> F, dF(nd);
+  DeviceBuffer<std::int32_t> classes;
+  F.upload(features.data(), nd);
+  classes.upload(lay.sample_class.data(), lay.sample_class.size());
+  loss.run(F.data(), classes.data(), lay.n, lay.dim, lay.batch, opt, dF.data());
+  LossResult<T> out;
+  fill_loss_result(lay, opt, loss.unscaled_losses(), out);
+  out.value = loss.value();  // the device's reduction replaces fill_loss_result's host sum
+  out.grad = Tensor<T>({lay.n, lay.dim});
+  dF.download(out.grad.data(), nd);
+  return out;
+}
 
 /// The fused SupCon loss on the GPU, from and to host memory.
 ///
@@ -347,21 +395,8 @@ class FusedSupCon {
 /// when a CUDA call fails. Ensures: a LossResult on the host, grad (N, D) assigned.
 template <class T>
 LossResult<T> supcon_loss_fused(const Tensor<T>& features, const Pairing& pairing, const SupConOptions& opt = {}) {
-  const detail::ContrastLayout lay = detail::make_contrast_layout(features, pairing, opt);
-  require_fused_support(pairing, opt);
-  const std::size_t nd = static_cast<std::size_t>(lay.n * lay.dim);
-  DeviceBuffer<T> F, dF(nd);
-  DeviceBuffer<std::int32_t> classes;
-  F.upload(features.data(), nd);
-  classes.upload(lay.sample_class.data(), lay.sample_class.size());
   FusedSupCon<T> loss;
-  loss.run(F.data(), classes.data(), lay.n, lay.dim, lay.batch, opt, dF.data());
-  LossResult<T> out;
-  fill_loss_result(lay, opt, loss.unscaled_losses(), out);
-  out.value = loss.value();  // the device's reduction replaces fill_loss_result's host sum
-  out.grad = Tensor<T>({lay.n, lay.dim});
-  dF.download(out.grad.data(), nd);
-  return out;
+  return run_device_loss(features, pairing, opt, loss);
 }
 
 }  // namespace supcon::cuda

@@ -1,0 +1,136 @@
+#pragma once
+/// \file supcon_blocked.cuh
+/// The SupCon loss on the GPU with its three large products through cuBLAS.
+/// The fused kernels (supcon_fused.cuh) form the similarity tiles themselves,
+/// from shared memory on CUDA cores, and run far below cuBLAS's rate; here
+/// the similarity matrix is formed a block of R anchor rows at a time:
+///
+///   S_b (R, N) = F_b F^T / tau                  cuBLAS, into one work block
+///   per row i of the block: the sums of the row, L(i), RowStats, then
+///     G_ik / w in place of S_ik                 one warp per row (the fused
+///                                               kernels' loss_math.cuh)
+///   dF_b += G_b F / tau                         cuBLAS (rows as anchors)
+///   dF   += G_b^T F_b / tau                     cuBLAS (rows as contrast)
+///
+/// and after the last block  value = w sum_i L(i),  dF *= w.
+/// The weight w = (T / base_T) / divisor is known only once every row is
+/// done (the divisor may count the anchors with positives), so the blocks
+/// form G / w and dF, linear in w, is scaled at the end. Nothing N x N is
+/// kept: memory is O(N D) plus the block, at most block_elements entries
+/// (2^28 by default, 1 GiB in float; R = block_elements / N rows).
+/// The same options as the fused kernels (require_fused_support).
+
+#include <algorithm>
+
+#include "supcon/cuda/cublas.cuh"
+#include "supcon/cuda/supcon_fused.cuh"
+
+namespace supcon::cuda {
+
+namespace blocked {
+
+constexpr int kWarps = 8;  ///< rows (warps) per thread block
+
+/// Anchor rows i = i0 + r, r < rows, of S (rows, N) with S_ik = s_ik: one warp
+/// per row sweeps it as the fused forward does (lane l takes k = l, l + 32, ...),
+/// merges the lanes and closes the row (stats, unscaled, n_pos at i), then
+/// overwrites the row with G_ik / w.
+template <class T>
+__global__ void __launch_bounds__(kWarps * 32)
+    rows_kernel(T* S, std::int64_t n, std::int64_t i0, std::int64_t rows, std::int64_t batch,
+                const std::int32_t* classes, Denominator den, bool outside, RowStats<T>* stats, T* unscaled,
+                int* n_pos) {
+  const int lane = threadIdx.x % 32;
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (r >= rows) return;  // the whole warp: r is the same on its lanes
+  const std::int64_t i = i0 + r;
+  T* row = S + r * n;
+  RowAcc<T> acc = row_empty<T>();
+  for (std::int64_t k = lane; k < n; k += 32) row_push(acc, row[k], role_of(i, k, batch, classes, nullptr));
+  fused::warp_merge(acc);
+  if (lane == 0) {
+    RowStats<T> st;
+    unscaled[i] = finish_row(acc, den, outside, st);
+    stats[i] = st;
+    n_pos[i] = acc.n_pos;
+  }
+  __syncwarp();  // every lane uses lane 0's stats, so the row's entries agree bit for bit
+  const RowStats<T> st = stats[i];
+  for (std::int64_t k = lane; k < n; k += 32)
+    row[k] = grad_entry(row[k], role_of(i, k, batch, classes, nullptr), st, den, outside);
+}
+
+/// x[e] *= scalars[1] (the weight w) for e < count.
+template <class T>
+__global__ void scale_kernel(T* x, std::int64_t count, const T* scalars) {
+  const std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e < count) x[e] *= scalars[1];
+}
+
+}  // namespace blocked
+
+/// The blocked SupCon loss on device memory; its cuBLAS handle, its work
+/// block and its O(A) results are kept between calls (reuse one object).
+template <class T>
+class BlockedSupCon : public SupConAnchorResults<T> {
+ public:
+  /// block_elements: the most entries of S formed at once (at least one row
+  /// is, whatever N).
+  explicit BlockedSupCon(index_t block_elements = index_t(1) << 28) : block_elements_(block_elements) {
+    require<ValueError>(block_elements >= 1, "blocked CUDA SupCon: block_elements must be >= 1, got ",
+                        block_elements);
+  }
+
+  /// Same contract as FusedSupCon::run (the arguments, their checks, the
+  /// asynchrony), but for the shared-memory limit on D, which does not apply.
+  void run(const T* features, const std::int32_t* classes, index_t n, index_t d, index_t batch,
+           const SupConOptions& opt, T* dfeatures, cudaStream_t stream = nullptr) {
+    check_device_problem("blocked", n, d, batch, opt);
+    const index_t a = opt.contrast_mode == ContrastMode::all ? n : batch;
+    const index_t rows = std::clamp<index_t>(block_elements_ / n, 1, a);
+    const bool outside = opt.summation == Summation::outside;
+    const T inv_tau = static_cast<T>(1.0 / opt.temperature);
+    this->reserve(a);
+    block_.resize(static_cast<std::size_t>(rows * n));
+    check_cublas(cublasSetStream(blas_.get(), stream), "cublasSetStream");
+    check(cudaMemsetAsync(dfeatures, 0, static_cast<std::size_t>(n * d) * sizeof(T), stream),
+          "cudaMemsetAsync of dfeatures");
+    for (index_t i0 = 0; i0 < a; i0 += rows) {
+      const index_t r = std::min(rows, a - i0);
+      const T* Fb = features + i0 * d;
+      gemm<T>(blas_, false, true, r, n, d, inv_tau, Fb, d, features, d, T(0), block_.data(), n);  // S_b
+      blocked::rows_kernel<T><<<blocks_for(r, blocked::kWarps), blocked::kWarps * 32, 0, stream>>>(
+          block_.data(), n, i0, r, batch, classes, opt.denominator, outside, this->stats_.data(),
+          this->unscaled_.data(), this->n_pos_.data());
+      check_launch("supcon blocked rows_kernel");
+      // forward: S_b = F_b F^T / tau  =>  dF_b += G_b F / tau,  dF += G_b^T F_b / tau
+      gemm<T>(blas_, false, false, r, d, n, inv_tau, block_.data(), n, features, d, T(1), dfeatures + i0 * d, d);
+      gemm<T>(blas_, true, false, n, d, r, inv_tau, block_.data(), n, Fb, d, T(1), dfeatures, d);
+    }
+    fused::reduce_kernel<T><<<1, fused::kReduceThreads, 0, stream>>>(
+        this->unscaled_.data(), this->n_pos_.data(), a, opt.no_positives == NoPositives::exclude,
+        opt.temperature / opt.base_temperature, this->scalars_.data());
+    check_launch("supcon blocked reduce_kernel");
+    blocked::scale_kernel<T><<<blocks_for(n * d, 256), 256, 0, stream>>>(dfeatures, n * d, this->scalars_.data());
+    check_launch("supcon blocked scale_kernel");
+  }
+
+  /// Device memory held between calls, in bytes: the block and O(A).
+  std::size_t workspace_bytes() const { return block_.size() * sizeof(T) + this->results_bytes(); }
+
+ private:
+  index_t block_elements_;
+  CublasHandle blas_;
+  DeviceBuffer<T> block_;
+};
+
+/// The blocked SupCon loss on the GPU, from and to host memory: the contract
+/// of supcon_loss_fused (supcon_fused.cuh); block_elements as BlockedSupCon's.
+template <class T>
+LossResult<T> supcon_loss_blocked(const Tensor<T>& features, const Pairing& pairing, const SupConOptions& opt = {},
+                                  index_t block_elements = index_t(1) << 28) {
+  BlockedSupCon<T> loss(block_elements);
+  return run_device_loss(features, pairing, opt, loss);
+}
+
+}  // namespace supcon::cuda
