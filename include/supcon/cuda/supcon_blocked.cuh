@@ -100,18 +100,18 @@ class BlockedSupCon : public SupConAnchorResults<T> {
       const T* Fb = features + i0 * d;
       gemm<T>(blas_, false, true, r, n, d, inv_tau, Fb, d, features, d, T(0), block_.data(), n);  // S_b
       blocked::rows_kernel<T><<<blocks_for(r, blocked::kWarps), blocked::kWarps * 32, 0, stream>>>(
-          block_.data(), n, i0, r, batch, classes, opt.denominator, outside, this->stats_.data(),
-          this->unscaled_.data(), this->n_pos_.data());
+          block_.data(), n, i0, r, batch, classes, opt.denominator, outside, stats_.data(), unscaled_.data(),
+          n_pos_.data());
       check_launch("supcon blocked rows_kernel");
       // forward: S_b = F_b F^T / tau  =>  dF_b += G_b F / tau,  dF += G_b^T F_b / tau
       gemm<T>(blas_, false, false, r, d, n, inv_tau, block_.data(), n, features, d, T(1), dfeatures + i0 * d, d);
       gemm<T>(blas_, true, false, n, d, r, inv_tau, block_.data(), n, Fb, d, T(1), dfeatures, d);
     }
     fused::reduce_kernel<T><<<1, fused::kReduceThreads, 0, stream>>>(
-        this->unscaled_.data(), this->n_pos_.data(), a, opt.no_positives == NoPositives::exclude,
-        opt.temperature / opt.base_temperature, this->scalars_.data());
+        unscaled_.data(), n_pos_.data(), a, opt.no_positives == NoPositives::exclude,
+        opt.temperature / opt.base_temperature, scalars_.data());
     check_launch("supcon blocked reduce_kernel");
-    blocked::scale_kernel<T><<<blocks_for(n * d, 256), 256, 0, stream>>>(dfeatures, n * d, this->scalars_.data());
+    blocked::scale_kernel<T><<<blocks_for(n * d, 256), 256, 0, stream>>>(dfeatures, n * d, scalars_.data());
     check_launch("supcon blocked scale_kernel");
   }
 
@@ -119,6 +119,11 @@ class BlockedSupCon : public SupConAnchorResults<T> {
   std::size_t workspace_bytes() const { return block_.size() * sizeof(T) + this->results_bytes(); }
 
  private:
+  using SupConAnchorResults<T>::stats_;
+  using SupConAnchorResults<T>::unscaled_;
+  using SupConAnchorResults<T>::n_pos_;
+  using SupConAnchorResults<T>::scalars_;
+
   index_t block_elements_;
   CublasHandle blas_;
   DeviceBuffer<T> block_;

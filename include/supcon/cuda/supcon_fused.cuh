@@ -319,10 +319,6 @@ class FusedSupCon : public SupConAnchorResults<T> {
                     opt.summation == Summation::outside};
     const T inv_tau = static_cast<T>(1.0 / opt.temperature);
     this->reserve(p.a);
-    auto& stats_ = this->stats_;
-    auto& unscaled_ = this->unscaled_;
-    auto& n_pos_ = this->n_pos_;
-    auto& scalars_ = this->scalars_;
 
     const dim3 block(kTile, kRowsY);
     forward_kernel<T><<<blocks_for(p.a, kTile), block, 0, stream>>>(features, classes, p, inv_tau, stats_.data(),
@@ -347,6 +343,11 @@ class FusedSupCon : public SupConAnchorResults<T> {
   std::size_t workspace_bytes() const { return this->results_bytes(); }
 
  private:
+  using SupConAnchorResults<T>::stats_;
+  using SupConAnchorResults<T>::unscaled_;
+  using SupConAnchorResults<T>::n_pos_;
+  using SupConAnchorResults<T>::scalars_;
+
   // Raises the kernel's dynamic shared memory limit past the default 48 KiB
   // when D needs it; ValueError when D needs more than the GPU has.
   template <class Kernel>

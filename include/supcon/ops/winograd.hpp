@@ -47,7 +47,7 @@ struct WinogradWorkspace {
   Tensor<T> v;     ///< (threads, 16, C, T) transformed input tiles of one block
   Tensor<T> m;     ///< (threads, 16, OC, T) products, or Z = A dY A^T in the backward
   Tensor<T> du;    ///< (threads, 16, OC, C) partial weight gradients
-  Tensor<T> rows;  ///< (threads, row_len) work of the transforms
+  Tensor<T> work;  ///< (threads, work_len) work of the transforms
 };
 
 /// Whether conv2d_forward / conv2d_backward take the Winograd path: a 3x3
@@ -79,10 +79,10 @@ inline index_t work_len(index_t TH, index_t TW) { return 8 * split_stride(TH, TW
 
 /// How a batch is cut: TH x TW tiles (2x2 output blocks) per image, P of
 /// them; B images per block, about 256 tiles per product but never fewer
-/// blocks than threads; Tmax = B P columns; row_len entries of per-thread
-/// work of the transforms (work_len).
+/// blocks than threads; Tmax = B P columns; work_len entries of per-thread
+/// work of the transforms.
 struct Blocks {
-  index_t TH, TW, P, B, blocks, Tmax, row_len;
+  index_t TH, TW, P, B, blocks, Tmax, work_len;
 };
 
 /// The blocks of N images with (OH, OW) outputs; sizes the per-thread buffers
@@ -93,10 +93,10 @@ Blocks plan(index_t N, index_t C, index_t OC, index_t OH, index_t OW, WinogradWo
   k.TH = (OH + 1) / 2, k.TW = (OW + 1) / 2, k.P = k.TH * k.TW;
   const int threads = max_threads();
   k.B = std::min(std::max<index_t>(1, (256 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
-  k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.row_len = work_len(k.TH, k.TW);
+  k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.work_len = work_len(k.TH, k.TW);
   ws.v.resize({threads, 16 * C * k.Tmax});
   ws.m.resize({threads, 16 * OC * k.Tmax});
-  ws.rows.resize({threads, k.row_len});
+  ws.work.resize({threads, k.work_len});
   return k;
 }
 
@@ -311,9 +311,9 @@ index_t check(const Tensor<T>& x, const Tensor<T>& weight, index_t padding) {
   return window_output_size(x.dim(2), 3, 1, padding, "conv2d_winograd");
 }
 
-/// Calls f(n0, nb, L, V, M, rows) for every block of the plan k over N images
+/// Calls f(n0, nb, L, V, M, work) for every block of the plan k over N images
 /// (first image n0, nb images, L = nb P tiles), OpenMP over blocks; V, M and
-/// rows are the calling thread's buffers, sized by plan for C and OC channels.
+/// work are the calling thread's buffers, sized by plan for C and OC channels.
 template <class T, class F>
 void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradWorkspace<T>& ws, const F& f) {
 #pragma omp parallel for schedule(static)
@@ -321,7 +321,7 @@ void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradW
     const int t = thread_index();
     const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
     f(n0, nb, nb * k.P, ws.v.data() + t * 16 * C * k.Tmax, ws.m.data() + t * 16 * OC * k.Tmax,
-      ws.rows.data() + t * k.row_len);
+      ws.work.data() + t * k.work_len);
   }
 }
 
@@ -350,14 +350,14 @@ void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t p
               const T* bias, T* out, WinogradWorkspace<T>& ws) {
   const index_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
   const Blocks k = plan(N, C, OC, OH, OW, ws);
-  for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* rows) {
+  for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* work) {
     for (index_t b = 0; b < nb; ++b)
-      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, k.TH, k.TW, V, L, b * k.P, rows);
+      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, k.TH, k.TW, V, L, b * k.P, work);
     // M[xi] (OC, L) = U[xi] (OC, C) V[xi] (C, L)
     for (index_t xi = 0; xi < 16; ++xi)
       product(OC, L, C, U + xi * OC * C, V + xi * C * L, false, M + xi * OC * L, false);
     for (index_t b = 0; b < nb; ++b)
-      transform_output(M, L, OC, b * k.P, k.TH, k.TW, bias, out + (n0 + b) * OC * OH * OW, OH, OW, rows);
+      transform_output(M, L, OC, b * k.P, k.TH, k.TW, bias, out + (n0 + b) * OC * OH * OW, OH, OW, work);
   });
 }
 
@@ -405,10 +405,10 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   ws.du.resize({threads, 16 * OC * C});
   ws.du.zero();
   // Z is thread t's product buffer
-  wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* rows) {
+  wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
     for (index_t b = 0; b < nb; ++b) {
-      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, k.TH, k.TW, V, L, b * k.P, rows);
-      wg::transform_output_grad(dy.data() + (n0 + b) * OC * OH * OW, OC, OH, OW, k.TH, k.TW, Z, L, b * k.P, rows);
+      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, k.TH, k.TW, V, L, b * k.P, work);
+      wg::transform_output_grad(dy.data() + (n0 + b) * OC * OH * OW, OC, OH, OW, k.TH, k.TW, Z, L, b * k.P, work);
     }
     // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
     T* dU = ws.du.data() + thread_index() * 16 * OC * C;
