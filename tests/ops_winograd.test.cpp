@@ -69,8 +69,23 @@ TEST_CASE("Winograd convolutions equal the direct loops on one thread and on thr
     });
 }
 
+// Float shapes past the product's blocking: channels not a multiple of its
+// 6-row panels, more output channels than one 120-row block, more input
+// channels than one 256-deep slice, blocks whose tiles end inside a panel.
+const Geometry float_geometries[] = {{3, 70, 9, 9, 13, 1}, {2, 10, 6, 6, 130, 1}, {2, 300, 4, 4, 7, 1},
+                                     {5, 9, 5, 7, 11, 2}};
+
 TEST_CASE("Float Winograd convolutions equal the direct loops to float rounding") {
   for (const Geometry& g : geometries) check_against_naive<float>(g);
+  for (const Geometry& g : float_geometries) check_against_naive<float>(g);
+}
+
+TEST_CASE("Float Winograd convolutions equal the direct loops on one thread and on three") {
+  for (int threads : {1, 3})
+    layers_test::with_threads(threads, [] {
+      for (const Geometry& g : geometries) check_against_naive<float>(g);
+      for (const Geometry& g : float_geometries) check_against_naive<float>(g);
+    });
 }
 
 TEST_CASE("One workspace serves convolutions of different shapes in turn") {

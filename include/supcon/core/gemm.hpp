@@ -237,6 +237,30 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
     }
   }
 }
+
+/// C (M, N) (+)= A B from operands already in the kernel's panel layout
+/// (packed_a_index, packed_b_index), each panel the full depth K: the same
+/// loops as sgemm_blocked with no packing, for callers that write their
+/// operands in that layout once and multiply them many times.
+inline void sgemm_packed(index_t M, index_t N, index_t K, const float* Ap, const float* Bp, float* C, index_t ldc,
+                         bool accumulate) {
+  for (index_t jc = 0; jc < N; jc += NC) {
+    const index_t nc = std::min(NC, N - jc);
+    for (index_t pc = 0; pc < K; pc += KC) {
+      const index_t kc = std::min(KC, K - pc);
+      const bool acc = accumulate || pc > 0;
+      for (index_t ic = 0; ic < M; ic += MC) {
+        const index_t mc = std::min(MC, M - ic);
+        for (index_t jr = jc; jr < jc + nc; jr += NR) {
+          const float* bpanel = Bp + jr * K + pc * NR;  // panel jr / NR starts at (jr / NR) NR K
+          for (index_t ir = ic; ir < ic + mc; ir += MR)
+            kernel(kc, Ap + ir * K + pc * MR, 1, MR, bpanel, NR, C + ir * ldc + jr, ldc, 1,
+                   std::min(MR, M - ir), std::min(NR, jc + nc - jr), acc);
+        }
+      }
+    }
+  }
+}
 #else
 inline bool cpu_has_avx2_fma() { return false; }
 #endif
@@ -309,6 +333,38 @@ bool gemm_fast(index_t M, index_t N, index_t K, const T* A, index_t rsa, index_t
         (void)accumulate;
     return false;
   }
+}
+
+/// The kernel's panel layouts, for operands written once and multiplied many
+/// times (gemm_packed). A (M, K) is cut into MR-row panels, B (K, N) into
+/// NR-column panels; each panel holds its K steps one after the other, and
+/// the rows or columns past M or N in the last panel are zero.
+inline constexpr index_t gemm_panel_rows = detail::gemm::MR, gemm_panel_cols = detail::gemm::NR;
+inline index_t gemm_packed_a_len(index_t M, index_t K) { return (M + gemm_panel_rows - 1) / gemm_panel_rows * gemm_panel_rows * K; }
+inline index_t gemm_packed_b_len(index_t K, index_t N) { return (N + gemm_panel_cols - 1) / gemm_panel_cols * gemm_panel_cols * K; }
+/// Where A(i, k) and B(k, j) lie in the packed operands.
+inline index_t gemm_packed_a_index(index_t i, index_t k, index_t K) {
+  return (i / gemm_panel_rows) * gemm_panel_rows * K + k * gemm_panel_rows + i % gemm_panel_rows;
+}
+inline index_t gemm_packed_b_index(index_t k, index_t j, index_t K) {
+  return (j / gemm_panel_cols) * gemm_panel_cols * K + k * gemm_panel_cols + j % gemm_panel_cols;
+}
+
+/// C (M, N) = A B, or += when `accumulate`, from packed operands Ap
+/// (gemm_packed_a_len(M, K) floats) and Bp (gemm_packed_b_len(K, N));
+/// C row-major with row stride ldc. Requires gemm_available<float>().
+inline void gemm_packed(index_t M, index_t N, index_t K, const float* Ap, const float* Bp, float* C, index_t ldc,
+                        bool accumulate) {
+#if SUPCON_GEMM_AVX2
+  if (K == 0) {
+    if (!accumulate)
+      for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
+    return;
+  }
+  detail::gemm::sgemm_packed(M, N, K, Ap, Bp, C, ldc, accumulate);
+#else
+  (void)M, (void)N, (void)K, (void)Ap, (void)Bp, (void)C, (void)ldc, (void)accumulate;
+#endif
 }
 
 }  // namespace supcon

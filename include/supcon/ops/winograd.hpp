@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "supcon/core/gemm.hpp"
 #include "supcon/core/tensor.hpp"
@@ -43,8 +44,8 @@ namespace supcon::ops {
 /// Work buffers of the Winograd path, kept by the caller between calls.
 template <class T>
 struct WinogradWorkspace {
-  Tensor<T> u;     ///< (16, OC, C) transformed weights
-  Tensor<T> v;     ///< (threads, 16, C, T) transformed input tiles of one block
+  Tensor<T> u;     ///< (16, OC, C) transformed weights, in the product's panels when packed_products
+  Tensor<T> v;     ///< (threads, 16, C, T) transformed input tiles of one block (T rounded up to panels)
   Tensor<T> m;     ///< (threads, 16, OC, T) products, or Z = A dY A^T in the backward
   Tensor<T> du;    ///< (threads, 16, OC, C) partial weight gradients
   Tensor<T> work;  ///< (threads, work_len) work of the transforms
@@ -79,11 +80,22 @@ inline index_t work_len(index_t TH, index_t TW) { return 8 * split_stride(TH, TW
 
 /// How a batch is cut: TH x TW tiles (2x2 output blocks) per image, P of
 /// them; B images per block, about 256 tiles per product but never fewer
-/// blocks than threads; Tmax = B P columns; work_len entries of per-thread
-/// work of the transforms.
+/// blocks than threads; Tmax = B P columns, Tpad that rounded up to whole
+/// panels of the product; work_len entries of per-thread work of the transforms.
 struct Blocks {
-  index_t TH, TW, P, B, blocks, Tmax, work_len;
+  index_t TH, TW, P, B, blocks, Tmax, Tpad, work_len;
 };
+
+/// Whether the 16 products run on operands the transforms write in the
+/// kernel's panel layouts (gemm_packed): U once per call, V once per block,
+/// so that no product packs anything. Float on a CPU with the kernel.
+template <class T>
+bool packed_products() {
+  return gemm_available<T>();
+}
+
+/// Columns of the products rounded up to whole panels.
+inline index_t padded_tiles(index_t L) { return (L + gemm_panel_cols - 1) / gemm_panel_cols * gemm_panel_cols; }
 
 /// The blocks of N images with (OH, OW) outputs; sizes the per-thread buffers
 /// of C input and OC output channels.
@@ -93,18 +105,29 @@ Blocks plan(index_t N, index_t C, index_t OC, index_t OH, index_t OW, WinogradWo
   k.TH = (OH + 1) / 2, k.TW = (OW + 1) / 2, k.P = k.TH * k.TW;
   const int threads = max_threads();
   k.B = std::min(std::max<index_t>(1, (256 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
-  k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.work_len = work_len(k.TH, k.TW);
-  ws.v.resize({threads, 16 * C * k.Tmax});
+  k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.Tpad = padded_tiles(k.Tmax);
+  k.work_len = work_len(k.TH, k.TW);
+  ws.v.resize({threads, 16 * C * k.Tpad});
   ws.m.resize({threads, 16 * OC * k.Tmax});
   ws.work.resize({threads, k.work_len});
   return k;
 }
 
+/// Entries of one transformed weight matrix U[xi] (rows, cols).
+inline index_t weight_plane(index_t rows, index_t cols, bool packed) {
+  return packed ? gemm_packed_a_len(rows, cols) : rows * cols;
+}
+
 /// U[xi][o][c] = (G g G^T)[xi] for g = weight[o, c] (OC, C, 3, 3); with
 /// `flip`, the weights of the data gradient: U[xi][c][o] from rot180(weight[o, c]).
+/// Each U[xi] is row-major, or with `packed` in the panel layout of gemm_packed's
+/// A, weight_plane entries apart.
 template <class T>
-void transform_weights(const T* weight, index_t OC, index_t C, bool flip, T* U) {
-  const index_t rows = flip ? C : OC, cols = flip ? OC : C;
+void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool packed, T* U) {
+  const index_t rows = flip ? C : OC, cols = flip ? OC : C, plane = weight_plane(rows, cols, packed);
+  if (packed && rows % gemm_panel_rows != 0)  // the last panel's rows past `rows` are zero
+    for (index_t xi = 0; xi < 16; ++xi)
+      std::fill(U + xi * plane + rows / gemm_panel_rows * gemm_panel_rows * cols, U + (xi + 1) * plane, T(0));
 #pragma omp parallel for schedule(static)
   for (index_t o = 0; o < OC; ++o)
     for (index_t c = 0; c < C; ++c) {
@@ -119,13 +142,13 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, T* U) 
         gk[2][j] = T(0.5) * (k[0][j] - k[1][j] + k[2][j]);
         gk[3][j] = k[2][j];
       }
-      const index_t at = flip ? c * cols + o : o * cols + c;
+      const index_t r = flip ? c : o, col = flip ? o : c;
+      T* u = U + (packed ? gemm_packed_a_index(r, col, cols) : r * cols + col);
       for (int i = 0; i < 4; ++i) {  // (G k) G^T
-        T* u = U + i * 4 * rows * cols + at;
-        u[0 * rows * cols] = gk[i][0];
-        u[1 * rows * cols] = T(0.5) * (gk[i][0] + gk[i][1] + gk[i][2]);
-        u[2 * rows * cols] = T(0.5) * (gk[i][0] - gk[i][1] + gk[i][2]);
-        u[3 * rows * cols] = gk[i][2];
+        u[(4 * i + 0) * plane] = gk[i][0];
+        u[(4 * i + 1) * plane] = T(0.5) * (gk[i][0] + gk[i][1] + gk[i][2]);
+        u[(4 * i + 2) * plane] = T(0.5) * (gk[i][0] - gk[i][1] + gk[i][2]);
+        u[(4 * i + 3) * plane] = gk[i][2];
       }
     }
 }
@@ -164,12 +187,14 @@ void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, i
 
 /// V[xi][c][t0 + t] = (B^T d B)[xi] for every 4x4 tile d of one image's
 /// channels (C, H, W), zero-padded by `pad`; tile t = ty * TW + tx starts at
-/// row 2 ty - pad, column 2 tx - pad. `ldv` = columns of V (tiles of the block);
-/// `work` holds work_len(TH, TW) entries.
+/// row 2 ty - pad, column 2 tx - pad. `ldv` = columns of V (tiles of the
+/// block); each V[xi] (C, ldv) is row-major, or with `panels` in the panel
+/// layout of gemm_packed's B (C * padded_tiles(ldv) entries). `work` holds
+/// work_len(TH, TW) entries.
 template <class T>
 void transform_input(const T* x, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
-                     T* V, index_t ldv, index_t t0, T* work) {
-  const index_t P = TH * TW, SS = split_stride(TH, TW), plane = C * ldv;
+                     T* V, index_t ldv, index_t t0, T* work, bool panels) {
+  const index_t P = TH * TW, SS = split_stride(TH, TW), plane = C * (panels ? padded_tiles(ldv) : ldv);
   T *S = work, *row = work + 8 * SS, *zeros = row + split_row_len(TW);
   std::fill(row, row + 2 * split_row_len(TW), T(0));
   for (index_t c = 0; c < C; ++c) {
@@ -177,29 +202,54 @@ void transform_input(const T* x, index_t C, index_t H, index_t W, index_t pad, i
     // d_ij(t) for row i = 2 qi + a, column j = 2 s + b
     const T *e00 = S, *e01 = S + SS, *o00 = S + 2 * SS, *o01 = S + 3 * SS;  // a = 0: (b, s)
     const T *e10 = S + 4 * SS, *e11 = S + 5 * SS, *o10 = S + 6 * SS, *o11 = S + 7 * SS;  // a = 1
-    T* out = V + c * ldv + t0;
+    // tiles s .. s + n - 1, tile s + i's entry xi at out[xi plane + i]
+    const auto tiles = [&](index_t s, index_t n, T* out) {
 #pragma omp simd
-    for (index_t t = 0; t < P; ++t) {
-      // d_ij, columns j = 0..3 are (b, s) = (0, 0), (1, 0), (0, 1), (1, 1)
-      const T d00 = e00[t], d01 = o00[t], d02 = e01[t], d03 = o01[t];
-      const T d10 = e10[t], d11 = o10[t], d12 = e11[t], d13 = o11[t];
-      const T d20 = e00[t + TW], d21 = o00[t + TW], d22 = e01[t + TW], d23 = o01[t + TW];
-      const T d30 = e10[t + TW], d31 = o10[t + TW], d32 = e11[t + TW], d33 = o11[t + TW];
-      // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3, then the same on columns
-      const T a0 = d00 - d20, a1 = d01 - d21, a2 = d02 - d22, a3 = d03 - d23;
-      const T b0 = d10 + d20, b1 = d11 + d21, b2 = d12 + d22, b3 = d13 + d23;
-      const T c0 = d20 - d10, c1 = d21 - d11, c2 = d22 - d12, c3 = d23 - d13;
-      const T f0 = d10 - d30, f1 = d11 - d31, f2 = d12 - d32, f3 = d13 - d33;
-      out[0 * plane + t] = a0 - a2, out[1 * plane + t] = a1 + a2, out[2 * plane + t] = a2 - a1,
-      out[3 * plane + t] = a1 - a3;
-      out[4 * plane + t] = b0 - b2, out[5 * plane + t] = b1 + b2, out[6 * plane + t] = b2 - b1,
-      out[7 * plane + t] = b1 - b3;
-      out[8 * plane + t] = c0 - c2, out[9 * plane + t] = c1 + c2, out[10 * plane + t] = c2 - c1,
-      out[11 * plane + t] = c1 - c3;
-      out[12 * plane + t] = f0 - f2, out[13 * plane + t] = f1 + f2, out[14 * plane + t] = f2 - f1,
-      out[15 * plane + t] = f1 - f3;
+      for (index_t i = 0; i < n; ++i) {
+        const index_t t = s + i;
+        // d_ij, columns j = 0..3 are (b, s) = (0, 0), (1, 0), (0, 1), (1, 1)
+        const T d00 = e00[t], d01 = o00[t], d02 = e01[t], d03 = o01[t];
+        const T d10 = e10[t], d11 = o10[t], d12 = e11[t], d13 = o11[t];
+        const T d20 = e00[t + TW], d21 = o00[t + TW], d22 = e01[t + TW], d23 = o01[t + TW];
+        const T d30 = e10[t + TW], d31 = o10[t + TW], d32 = e11[t + TW], d33 = o11[t + TW];
+        // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3, then the same on columns
+        const T a0 = d00 - d20, a1 = d01 - d21, a2 = d02 - d22, a3 = d03 - d23;
+        const T b0 = d10 + d20, b1 = d11 + d21, b2 = d12 + d22, b3 = d13 + d23;
+        const T c0 = d20 - d10, c1 = d21 - d11, c2 = d22 - d12, c3 = d23 - d13;
+        const T f0 = d10 - d30, f1 = d11 - d31, f2 = d12 - d32, f3 = d13 - d33;
+        out[0 * plane + i] = a0 - a2, out[1 * plane + i] = a1 + a2, out[2 * plane + i] = a2 - a1,
+        out[3 * plane + i] = a1 - a3;
+        out[4 * plane + i] = b0 - b2, out[5 * plane + i] = b1 + b2, out[6 * plane + i] = b2 - b1,
+        out[7 * plane + i] = b1 - b3;
+        out[8 * plane + i] = c0 - c2, out[9 * plane + i] = c1 + c2, out[10 * plane + i] = c2 - c1,
+        out[11 * plane + i] = c1 - c3;
+        out[12 * plane + i] = f0 - f2, out[13 * plane + i] = f1 + f2, out[14 * plane + i] = f2 - f1,
+        out[15 * plane + i] = f1 - f3;
+      }
+    };
+    if (!panels) {
+      tiles(0, P, V + c * ldv + t0);
+      continue;
+    }
+    for (index_t s = 0; s < P;) {  // a run of tiles within one panel is contiguous
+      const index_t g = t0 + s, n = std::min(P - s, gemm_panel_cols - g % gemm_panel_cols);
+      tiles(s, n, V + gemm_packed_b_index(c, g, C));
+      s += n;
     }
   }
+}
+
+/// Zeroes the columns of the last panel of each V[xi] (C, L) past L, which
+/// the products read and never store.
+template <class T>
+void zero_panel_tails(T* V, index_t C, index_t L) {
+  const index_t Lp = padded_tiles(L);
+  if (Lp == L) return;
+  for (index_t xi = 0; xi < 16; ++xi)
+    for (index_t c = 0; c < C; ++c) {
+      T* last = V + xi * C * Lp + gemm_packed_b_index(c, L, C);
+      std::fill(last, last + (Lp - L), T(0));
+    }
 }
 
 /// y[o] (OH, OW) of one image = A^T M[.][o][t0 + t] A for each tile, plus bias.
@@ -320,7 +370,7 @@ void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradW
   for (index_t blk = 0; blk < k.blocks; ++blk) {
     const int t = thread_index();
     const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
-    f(n0, nb, nb * k.P, ws.v.data() + t * 16 * C * k.Tmax, ws.m.data() + t * 16 * OC * k.Tmax,
+    f(n0, nb, nb * k.P, ws.v.data() + t * 16 * C * k.Tpad, ws.m.data() + t * 16 * OC * k.Tmax,
       ws.work.data() + t * k.work_len);
   }
 }
@@ -342,20 +392,36 @@ void product(index_t m, index_t n, index_t k, const T* A, const T* B, bool b_tra
   }
 }
 
+/// C (m, n) = A (m, k) B (k, n) from operands in gemm_packed's panels.
+template <class T>
+void packed_product(index_t m, index_t n, index_t k, const T* A, const T* B, T* C) {
+  if constexpr (std::is_same_v<T, float>) gemm_packed(m, n, k, A, B, C, n, false);
+  else (void)m, (void)n, (void)k, (void)A, (void)B, (void)C;  // packed_products<T>() is false
+}
+
 /// out (N, OC, OH, OW) = the 3x3 convolution of in (N, C, H, W), padding
-/// `pad`, with transformed weights U (16, OC, C), plus bias (OC,) or null.
-/// OpenMP over blocks of images; each block's 16 products on one thread.
+/// `pad`, with transformed weights U (16, OC, C) from transform_weights(...,
+/// packed_products<T>(), U), plus bias (OC,) or null. OpenMP over blocks of
+/// images; each block's 16 products on one thread.
 template <class T>
 void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t pad, const T* U, index_t OC,
               const T* bias, T* out, WinogradWorkspace<T>& ws) {
   const index_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
   const Blocks k = plan(N, C, OC, OH, OW, ws);
+  const bool packed = packed_products<T>();
+  const index_t uplane = weight_plane(OC, C, packed);
   for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* work) {
     for (index_t b = 0; b < nb; ++b)
-      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, k.TH, k.TW, V, L, b * k.P, work);
+      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, k.TH, k.TW, V, L, b * k.P, work, packed);
     // M[xi] (OC, L) = U[xi] (OC, C) V[xi] (C, L)
-    for (index_t xi = 0; xi < 16; ++xi)
-      product(OC, L, C, U + xi * OC * C, V + xi * C * L, false, M + xi * OC * L, false);
+    if (packed) {
+      zero_panel_tails(V, C, L);
+      for (index_t xi = 0; xi < 16; ++xi)
+        packed_product(OC, L, C, U + xi * uplane, V + xi * C * padded_tiles(L), M + xi * OC * L);
+    } else {
+      for (index_t xi = 0; xi < 16; ++xi)
+        product(OC, L, C, U + xi * OC * C, V + xi * C * L, false, M + xi * OC * L, false);
+    }
     for (index_t b = 0; b < nb; ++b)
       transform_output(M, L, OC, b * k.P, k.TH, k.TW, bias, out + (n0 + b) * OC * OH * OW, OH, OW, work);
   });
@@ -373,8 +439,9 @@ void conv2d_winograd_forward(const Tensor<T>& x, const Tensor<T>& weight, const 
   const index_t OH = detail::winograd::check(x, weight, padding), OW = W + 2 * padding - 2;
   require<ShapeError>(!bias || bias->shape() == Shape{OC}, "conv2d_winograd: bias must be (", OC, ",)");
   y.resize({N, OC, OH, OW});
-  ws.u.resize({16, OC, C});
-  detail::winograd::transform_weights(weight.data(), OC, C, false, ws.u.data());
+  const bool packed = detail::winograd::packed_products<T>();
+  ws.u.resize({16, detail::winograd::weight_plane(OC, C, packed)});
+  detail::winograd::transform_weights(weight.data(), OC, C, false, packed, ws.u.data());
   detail::winograd::convolve(x.data(), N, C, H, W, padding, ws.u.data(), OC, bias ? bias->data() : nullptr,
                              y.data(), ws);
 }
@@ -394,8 +461,9 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   namespace wg = detail::winograd;
   // forward: y = conv(x, g, p)  =>  dx = conv(dy, rot180(g)^T, 2 - p)
   dx.resize(x.shape());
-  ws.u.resize({16, C, OC});
-  wg::transform_weights(weight.data(), OC, C, true, ws.u.data());
+  const bool packed = wg::packed_products<T>();
+  ws.u.resize({16, wg::weight_plane(C, OC, packed)});
+  wg::transform_weights(weight.data(), OC, C, true, packed, ws.u.data());
   wg::convolve(dy.data(), N, OC, OH, OW, 2 - padding, ws.u.data(), C, static_cast<const T*>(nullptr), dx.data(),
                ws);
 
@@ -407,7 +475,8 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   // Z is thread t's product buffer
   wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
     for (index_t b = 0; b < nb; ++b) {
-      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, k.TH, k.TW, V, L, b * k.P, work);
+      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, k.TH, k.TW, V, L, b * k.P, work,
+                          false);
       wg::transform_output_grad(dy.data() + (n0 + b) * OC * OH * OW, OC, OH, OW, k.TH, k.TW, Z, L, b * k.P, work);
     }
     // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
