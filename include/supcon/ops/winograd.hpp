@@ -128,9 +128,11 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool p
   if (packed && rows % gemm_panel_rows != 0)  // the last panel's rows past `rows` are zero
     for (index_t xi = 0; xi < 16; ++xi)
       std::fill(U + xi * plane + rows / gemm_panel_rows * gemm_panel_rows * cols, U + (xi + 1) * plane, T(0));
+  // along rows of U, so that its entries are written in order within each plane
 #pragma omp parallel for schedule(static)
-  for (index_t o = 0; o < OC; ++o)
-    for (index_t c = 0; c < C; ++c) {
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t col = 0; col < cols; ++col) {
+      const index_t o = flip ? col : r, c = flip ? r : col;
       const T* g = weight + (o * C + c) * 9;
       T k[3][3];
       for (int i = 0; i < 3; ++i)
@@ -142,7 +144,6 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool p
         gk[2][j] = T(0.5) * (k[0][j] - k[1][j] + k[2][j]);
         gk[3][j] = k[2][j];
       }
-      const index_t r = flip ? c : o, col = flip ? o : c;
       T* u = U + (packed ? gemm_packed_a_index(r, col, cols) : r * cols + col);
       for (int i = 0; i < 4; ++i) {  // (G k) G^T
         u[(4 * i + 0) * plane] = gk[i][0];
