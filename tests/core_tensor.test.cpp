@@ -4,6 +4,7 @@
 #include <supcon/core/memory.hpp>
 #include <supcon/core/tensor.hpp>
 
+using supcon::index_t;
 using supcon::Shape;
 using supcon::Tensor;
 
@@ -59,6 +60,22 @@ TEST_CASE("resize keeps the allocation when the new size fits") {
   t.resize({32, 64});
   CHECK(t.data() == before);
   CHECK(t.shape() == Shape{32, 64});
+}
+
+TEST_CASE("resize zeroes the elements it adds; both resizes keep the ones already there") {
+  Tensor<float> t({2, 3}, 7.f);
+  t.resize({4, 3});
+  CHECK(t.shape() == Shape{4, 3});
+  for (index_t i = 0; i < 6; ++i) CHECK(t[i] == 7.f);
+  for (index_t i = 6; i < 12; ++i) CHECK(t[i] == 0.f);
+  Tensor<float> u({2, 3}, 5.f);
+  u.resize_for_overwrite({3, 4});  // the six added elements are unwritten, so not read here
+  CHECK(u.shape() == Shape{3, 4});
+  CHECK(u.size() == 12);
+  for (index_t i = 0; i < 6; ++i) CHECK(u[i] == 5.f);
+  u.resize_for_overwrite({2, 2});
+  CHECK(u.size() == 4);
+  CHECK(u[3] == 5.f);
 }
 
 TEST_CASE("all_finite spots NaN and infinity") {

@@ -16,11 +16,36 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supcon/core/error.hpp"
 
 namespace supcon {
+
+namespace detail {
+/// Eigen's aligned allocator whose argument-free construct() default-
+/// initialises: std::vector::resize(n) then leaves new floats unwritten,
+/// for Tensor::resize_for_overwrite. Every other way in still writes a value.
+template <class T>
+struct default_init_allocator : Eigen::aligned_allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = default_init_allocator<U>;
+  };
+  default_init_allocator() = default;
+  template <class U>
+  default_init_allocator(const default_init_allocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+}  // namespace detail
 
 /// Index and size type, the same as Eigen's.
 using index_t = Eigen::Index;
@@ -130,6 +155,14 @@ class Tensor {
     check_dims();
     data_.resize(static_cast<std::size_t>(numel_of(shape_)), T(0));
   }
+  /// Changes the shape like resize, but leaves new elements of an arithmetic
+  /// T unwritten (indeterminate): for outputs the caller assigns in full,
+  /// which then skip a pass of zeros over memory they are about to overwrite.
+  void resize_for_overwrite(Shape shape) {
+    shape_ = std::move(shape);
+    check_dims();
+    data_.resize(static_cast<std::size_t>(numel_of(shape_)));
+  }
   /// Same data under a new shape with the same element count.
   Tensor reshaped(Shape shape) const {
     require<ShapeError>(numel_of(shape) == size(), "Tensor::reshaped: cannot view shape ",
@@ -181,7 +214,7 @@ class Tensor {
 
  private:
   Shape shape_;
-  std::vector<T, Eigen::aligned_allocator<T>> data_;
+  std::vector<T, detail::default_init_allocator<T>> data_;
 
   void check_dims() const {
     for (index_t d : shape_)

@@ -11,7 +11,7 @@ namespace supcon::ops {
 /// Forward. x has any shape; y is resized to it and assigned y = max(x, 0).
 template <class T>
 void relu_forward(const Tensor<T>& x, Tensor<T>& y) {
-  y.resize(x.shape());
+  y.resize_for_overwrite(x.shape());
   y.vec() = x.vec().cwiseMax(T(0));
 }
 
@@ -22,7 +22,7 @@ template <class T>
 void relu_backward(const Tensor<T>& dy, const Tensor<T>& y, Tensor<T>& dx) {
   require<ShapeError>(dy.shape() == y.shape(), "relu_backward: dy has shape ", shape_str(dy.shape()),
                       ", expected ", shape_str(y.shape()));
-  dx.resize(y.shape());
+  dx.resize_for_overwrite(y.shape());
   // forward: y = max(x, 0)
   dx.vec() = (y.vec().array() > T(0)).select(dy.vec(), T(0));
 }

@@ -79,7 +79,7 @@ void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const 
   const index_t N = d.N, C = d.C, S = d.S;
   require<ValueError>(N * S > 1, "batchnorm: training needs more than one value per channel, got input ",
                       shape_str(x.shape()));
-  y.resize(x.shape());
+  y.resize_for_overwrite(x.shape());
   mean.resize({C});
   var.resize({C});
   const double M = static_cast<double>(N * S);
@@ -133,7 +133,7 @@ void batchnorm_forward_eval(const Tensor<T>& x, const Tensor<T>& weight, const T
                             Tensor<T>& y) {
   const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
   const index_t N = d.N, C = d.C, S = d.S;
-  y.resize(x.shape());
+  y.resize_for_overwrite(x.shape());
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
     const T invstd = T(1) / std::sqrt(running_var[c] + eps);
@@ -158,7 +158,7 @@ void batchnorm_backward_train(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   const index_t N = d.N, C = d.C, S = d.S;
   require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
                       shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
-  dx.resize(x.shape());
+  dx.resize_for_overwrite(x.shape());
   const double M = static_cast<double>(N * S);
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
@@ -191,7 +191,7 @@ index_t batchnorm_forward_train_sync(const Tensor<T>& x, const Tensor<T>& weight
                                      Tensor<T>& var) {
   const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
   const index_t N = d.N, C = d.C, S = d.S;
-  y.resize(x.shape());
+  y.resize_for_overwrite(x.shape());
   mean.resize({C});
   var.resize({C});
   // stats = [sum_c x (C), count]; then [sum_c (x - mean_c)^2 (C)]
@@ -243,7 +243,7 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
   const index_t N = d.N, C = d.C, S = d.S;
   require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
                       shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
-  dx.resize(x.shape());
+  dx.resize_for_overwrite(x.shape());
   // sums = [sum dy (C), sum dy (x - mean) (C)], local then global
   std::vector<double> sums(static_cast<std::size_t>(2 * C), 0.0);
 #pragma omp parallel for schedule(static)
@@ -279,7 +279,7 @@ void batchnorm_backward_eval(const Tensor<T>& dy, const Tensor<T>& x, const Tens
   const index_t N = d.N, C = d.C, S = d.S;
   require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
                       shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
-  dx.resize(x.shape());
+  dx.resize_for_overwrite(x.shape());
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
     const T invstd = T(1) / std::sqrt(running_var[c] + eps), scale = weight[c] * invstd;

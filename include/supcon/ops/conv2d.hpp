@@ -87,7 +87,7 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
   const int threads = max_threads();
   const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
   const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;  // x[n] is its own im2col
-  y.resize({N, OC, OH, OW});
+  y.resize_for_overwrite({N, OC, OH, OW});
   if (!direct) ws.col.resize({threads, CKK, B * P});
   if (B > 1) ws.out.resize({threads, OC, B * P});
   const ConstMatrixMap<T> w(weight.data(), OC, CKK);
@@ -136,7 +136,7 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
   const int threads = max_threads();
   const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
   const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;
-  dx.resize(x.shape());
+  dx.resize_for_overwrite(x.shape());
   if (!direct) ws.col.resize({threads, CKK, B * P});
   if (B > 1) ws.out.resize({threads, OC, B * P});
   ws.dweight.resize({threads, OC, CKK});

@@ -439,7 +439,7 @@ void conv2d_winograd_forward(const Tensor<T>& x, const Tensor<T>& weight, const 
   const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), OC = weight.dim(0);
   const index_t OH = detail::winograd::check(x, weight, padding), OW = W + 2 * padding - 2;
   require<ShapeError>(!bias || bias->shape() == Shape{OC}, "conv2d_winograd: bias must be (", OC, ",)");
-  y.resize({N, OC, OH, OW});
+  y.resize_for_overwrite({N, OC, OH, OW});
   const bool packed = detail::winograd::packed_products<T>();
   ws.u.resize({16, detail::winograd::weight_plane(OC, C, packed)});
   detail::winograd::transform_weights(weight.data(), OC, C, false, packed, ws.u.data());
@@ -461,7 +461,7 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   require<ShapeError>(!dbias || dbias->shape() == Shape{OC}, "conv2d_winograd: dbias must be (", OC, ",)");
   namespace wg = detail::winograd;
   // forward: y = conv(x, g, p)  =>  dx = conv(dy, rot180(g)^T, 2 - p)
-  dx.resize(x.shape());
+  dx.resize_for_overwrite(x.shape());
   const bool packed = wg::packed_products<T>();
   ws.u.resize({16, wg::weight_plane(C, OC, packed)});
   wg::transform_weights(weight.data(), OC, C, true, packed, ws.u.data());
