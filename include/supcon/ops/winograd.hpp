@@ -76,7 +76,9 @@ namespace detail::winograd {
 inline index_t split_stride(index_t TH, index_t TW) { return (TH + 1) * TW + 8; }
 inline index_t split_row_len(index_t TW) { return 2 * ((TW + 7) / 8 * 8) + 4; }
 /// Entries of per-thread work the transforms need (the outputs' 4 P fit too).
-inline index_t work_len(index_t TH, index_t TW) { return 8 * split_stride(TH, TW) + 2 * split_row_len(TW); }
+inline index_t work_len(index_t TH, index_t TW) {
+  return 8 * split_stride(TH, TW) + (2 * TH + 3) * split_row_len(TW);
+}
 
 /// How a batch is cut: TH x TW tiles (2x2 output blocks) per image, P of
 /// them; B images per block, about 256 tiles per product but never fewer
@@ -161,24 +163,55 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool p
 /// [2 tx + j] at S[i & 1][j & 1][j >> 1][t + (i >> 1) TW]: every load of the
 /// transform is unit-stride in t, so one vector loop runs over all P tiles of
 /// the channel (the maps of the deep layers are too narrow for a loop over
-/// one tile row). `row` and `zeros` (split_row_len each) are zero on entry
-/// and `row` is zero outside [pad, pad + W) on return, as the next call needs.
+/// one tile row). The channel's rows are first all copied into `padded`
+/// (2 TH + 2 rows of split_row_len), whose entries outside the map are zero
+/// on entry and stay so: split right after each row's copy, the strided
+/// loads would straddle the copy's stores, which the CPU cannot forward.
+/// `zeros` (split_row_len) is zero.
+#if SUPCON_GEMM_AVX2
+/// One padded row's four splits, in groups of 8 entries: out[2 b + s][k] =
+/// row[2 (k + s) + b] for k < 8 groups, two loads, a shuffle and a lane
+/// permute per 8 (compilers leave this stride-2 copy mostly scalar).
+__attribute__((target("avx2"))) inline void split_row_avx2(const float* row, index_t groups, float* const out[4]) {
+  for (index_t g = 0; g < groups; ++g) {
+    const index_t k = 8 * g;
+    for (index_t s = 0; s < 2; ++s) {
+      const __m256 lo = _mm256_loadu_ps(row + 2 * (k + s)), hi = _mm256_loadu_ps(row + 2 * (k + s) + 8);
+      // per 128-bit lane (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6), then the 64-bit pairs in order
+      const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+      const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+      constexpr int order = _MM_SHUFFLE(3, 1, 2, 0);
+      _mm256_storeu_ps(out[s] + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), order)));
+      _mm256_storeu_ps(out[2 + s] + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), order)));
+    }
+  }
+}
+#endif
+
 template <class T>
-void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, index_t TW, T* S, T* row,
+void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, index_t TW, T* S, T* padded,
                    const T* zeros) {
-  const index_t SS = split_stride(TH, TW);
+  const index_t SS = split_stride(TH, TW), RL = split_row_len(TW);
+  for (index_t h = 0; h < std::min(H, 2 * TH + 2 - pad); ++h)
+    std::copy(xc + h * W, xc + (h + 1) * W, padded + (h + pad) * RL + pad);
   for (index_t r = 0; r < 2 * TH + 2; ++r) {
     const index_t h = r - pad, a = r & 1, q = r >> 1;
-    const T* padded = zeros;
-    if (h >= 0 && h < H) {
-      std::copy(xc + h * W, xc + (h + 1) * W, row + pad);
-      padded = row;
+    const T* row = h >= 0 && h < H ? padded + r * RL : zeros;
+#if SUPCON_GEMM_AVX2
+    if constexpr (std::is_same_v<T, float>) {
+      if (supcon::detail::gemm::cpu_has_avx2_fma()) {
+        T* const out[4] = {S + (a * 4 + 0) * SS + q * TW, S + (a * 4 + 1) * SS + q * TW,
+                           S + (a * 4 + 2) * SS + q * TW, S + (a * 4 + 3) * SS + q * TW};
+        split_row_avx2(row, (TW + 7) / 8, out);
+        continue;
+      }
     }
+#endif
     for (index_t b = 0; b < 2; ++b)
       for (index_t s = 0; s < 2; ++s) {
         // whole groups of 8: past TW they spill into row q + 1, written later, or the slack
         T* dst = S + ((a * 2 + b) * 2 + s) * SS + q * TW;
-        const T* src = padded + 2 * s + b;
+        const T* src = row + 2 * s + b;
         for (index_t k0 = 0; k0 < TW; k0 += 8)
 #pragma omp simd
           for (index_t k = k0; k < k0 + 8; ++k) dst[k] = src[2 * k];
@@ -196,10 +229,10 @@ template <class T>
 void transform_input(const T* x, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
                      T* V, index_t ldv, index_t t0, T* work, bool panels) {
   const index_t P = TH * TW, SS = split_stride(TH, TW), plane = C * (panels ? padded_tiles(ldv) : ldv);
-  T *S = work, *row = work + 8 * SS, *zeros = row + split_row_len(TW);
-  std::fill(row, row + 2 * split_row_len(TW), T(0));
+  T *S = work, *padded = work + 8 * SS, *zeros = padded + (2 * TH + 2) * split_row_len(TW);
+  std::fill(padded, zeros + split_row_len(TW), T(0));
   for (index_t c = 0; c < C; ++c) {
-    split_channel(x + c * H * W, H, W, pad, TH, TW, S, row, zeros);
+    split_channel(x + c * H * W, H, W, pad, TH, TW, S, padded, zeros);
     // d_ij(t) for row i = 2 qi + a, column j = 2 s + b
     const T *e00 = S, *e01 = S + SS, *o00 = S + 2 * SS, *o01 = S + 3 * SS;  // a = 0: (b, s)
     const T *e10 = S + 4 * SS, *e11 = S + 5 * SS, *o10 = S + 6 * SS, *o11 = S + 7 * SS;  // a = 1
