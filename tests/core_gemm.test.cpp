@@ -87,3 +87,47 @@ TEST_CASE("The product kernel declines double, leaving the output untouched") {
   CHECK_FALSE(supcon::gemm_fast<double>(2, 2, 2, a.data(), 2, 1, b.data(), 2, 1, c.data(), 2, false));
   CHECK(c == std::vector<double>(4, 7.0));
 }
+
+TEST_CASE("The product of operands written in the kernel's panels equals the exact product") {
+  if (!supcon::detail::gemm::cpu_has_avx2_fma()) {
+    WARN("this CPU has no AVX2 + FMA: gemm_packed is never used, nothing to check");
+    return;
+  }
+  supcon::Rng rng(6);
+  // ragged panels (M, N not multiples of 6, 16), past one 120-row block and one 256-deep slice
+  const index_t shapes[][3] = {{1, 1, 1}, {6, 16, 16}, {7, 17, 9}, {13, 50, 300}, {130, 40, 64}, {64, 256, 513}};
+  for (const auto& s : shapes) {
+    const index_t M = s[0], N = s[1], K = s[2];
+    INFO("M " << M << " N " << N << " K " << K);
+    const Operand a = random_operand(M, K, false, rng), b = random_operand(K, N, false, rng);
+    std::vector<float> ap(static_cast<std::size_t>(supcon::gemm_packed_a_len(M, K)), 0.f);
+    std::vector<float> bp(static_cast<std::size_t>(supcon::gemm_packed_b_len(K, N)), 0.f);
+    for (index_t i = 0; i < M; ++i)
+      for (index_t k = 0; k < K; ++k)
+        ap[static_cast<std::size_t>(supcon::gemm_packed_a_index(i, k, K))] = a.data[static_cast<std::size_t>(i * K + k)];
+    for (index_t k = 0; k < K; ++k)
+      for (index_t j = 0; j < N; ++j)
+        bp[static_cast<std::size_t>(supcon::gemm_packed_b_index(k, j, K))] = b.data[static_cast<std::size_t>(k * N + j)];
+    const index_t ldc = N + 3;  // the columns past N must stay untouched
+    std::vector<float> c(static_cast<std::size_t>(M * ldc), 9.f);
+    supcon::gemm_packed(M, N, K, ap.data(), bp.data(), c.data(), ldc, false);
+    double worst = 0, scale = 1e-30;
+    for (index_t i = 0; i < M; ++i)
+      for (index_t j = 0; j < ldc; ++j) {
+        const float got = c[static_cast<std::size_t>(i * ldc + j)];
+        if (j >= N) {
+          CHECK(got == 9.f);
+          continue;
+        }
+        double exact = 0, size = 0;
+        for (index_t k = 0; k < K; ++k) {
+          const double t = static_cast<double>(a.data[static_cast<std::size_t>(i * K + k)]) *
+                           b.data[static_cast<std::size_t>(k * N + j)];
+          exact += t, size += std::abs(t);
+        }
+        worst = std::max(worst, std::abs(got - exact));
+        scale = std::max(scale, size);
+      }
+    CHECK(worst / scale < 1e-6);
+  }
+}

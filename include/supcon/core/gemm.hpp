@@ -70,12 +70,71 @@ inline Buffers& buffers() {
   return b;
 }
 
+#if SUPCON_GEMM_AVX2
+/// r[i][j] <- r[j][i]: an 8 x 8 block of floats transposed in registers.
+__attribute__((target("avx2"))) inline void transpose8(__m256 (&r)[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // then pairs of pairs: each 128-bit lane holds a 4 x 4 block's column
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {  // low lanes of rows 0-3 with those of rows 4-7, then the high lanes
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+
+/// pack_a's full panel of a row-major A: out[k MR + i] = A[i rsa + k], eight
+/// steps of k at a time through transpose8 (rows 6 and 7 are padding).
+__attribute__((target("avx2"))) inline void pack_a_rows(const float* A, index_t rsa, index_t kc, float* out) {
+  index_t k = 0;
+  for (; k + 8 <= kc; k += 8, out += 8 * MR) {
+    __m256 r[8];
+    for (int i = 0; i < MR; ++i) r[i] = _mm256_loadu_ps(A + i * rsa + k);
+    r[6] = r[7] = _mm256_setzero_ps();
+    transpose8(r);
+    for (int j = 0; j < 8; ++j) {  // six floats per step: four, then two
+      _mm_storeu_ps(out + j * MR, _mm256_castps256_ps128(r[j]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + j * MR + 4), _mm256_extractf128_ps(r[j], 1));
+    }
+  }
+  for (; k < kc; ++k, out += MR)
+    for (index_t i = 0; i < MR; ++i) out[i] = A[i * rsa + k];
+}
+
+/// pack_b's full panel of a column-major B: out[k NR + j] = B[j csb + k],
+/// two 8 x 8 transposes per eight steps of k.
+__attribute__((target("avx2"))) inline void pack_b_columns(const float* B, index_t csb, index_t kc, float* out) {
+  index_t k = 0;
+  for (; k + 8 <= kc; k += 8)
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(B + (8 * h + j) * csb + k);
+      transpose8(r);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(out + (k + i) * NR + 8 * h, r[i]);
+    }
+  for (; k < kc; ++k)
+    for (index_t j = 0; j < NR; ++j) out[k * NR + j] = B[j * csb + k];
+}
+#endif
+
 /// Packs A[0 : mc, 0 : kc] into ceil(mc / MR) panels, each kc steps of MR
 /// consecutive floats (row entries of one column), zero-padded.
 inline void pack_a(const float* A, index_t rsa, index_t csa, index_t mc, index_t kc, float* out) {
   for (index_t i0 = 0; i0 < mc; i0 += MR) {
     const index_t m = std::min(MR, mc - i0);
     if (m == MR && csa == 1) {
+#if SUPCON_GEMM_AVX2
+      pack_a_rows(A + i0 * rsa, rsa, kc, out);
+      out += kc * MR;
+      continue;
+#endif
       // row-major A: six rows read along k, interleaved
       const float* r[MR];
       for (index_t i = 0; i < MR; ++i) r[i] = A + (i0 + i) * rsa;
@@ -101,6 +160,13 @@ inline void pack_b(const float* B, index_t rsb, index_t csb, index_t kc, index_t
       for (index_t k = 0; k < kc; ++k) std::memcpy(out + k * NR, B + k * rsb + j0, NR * sizeof(float));
     } else if (rsb == 1) {
       // column-major B (a transposed operand): walk each column down k
+#if SUPCON_GEMM_AVX2
+      if (n == NR) {
+        pack_b_columns(B + j0 * csb, csb, kc, out);
+        out += kc * NR;
+        continue;
+      }
+#endif
       for (index_t j = 0; j < NR; ++j) {
         if (j < n) {
           const float* src = B + (j0 + j) * csb;
