@@ -133,13 +133,13 @@ inline void pack_a(const float* A, index_t rsa, index_t csa, index_t mc, index_t
 #if SUPCON_GEMM_AVX2
       pack_a_rows(A + i0 * rsa, rsa, kc, out);
       out += kc * MR;
-      continue;
-#endif
+#else
       // row-major A: six rows read along k, interleaved
       const float* r[MR];
       for (index_t i = 0; i < MR; ++i) r[i] = A + (i0 + i) * rsa;
       for (index_t k = 0; k < kc; ++k, out += MR)
         for (index_t i = 0; i < MR; ++i) out[i] = r[i][k];
+#endif
       continue;
     }
     for (index_t k = 0; k < kc; ++k, out += MR) {
