@@ -104,10 +104,12 @@ TEST_CASE("The product of operands written in the kernel's panels equals the exa
     std::vector<float> bp(static_cast<std::size_t>(supcon::gemm_packed_b_len(K, N)), 0.f);
     for (index_t i = 0; i < M; ++i)
       for (index_t k = 0; k < K; ++k)
-        ap[static_cast<std::size_t>(supcon::gemm_packed_a_index(i, k, K))] = a.data[static_cast<std::size_t>(i * K + k)];
+        ap[static_cast<std::size_t>(supcon::gemm_packed_a_index(i, k, K))] =
+            a.data[static_cast<std::size_t>(i * K + k)];
     for (index_t k = 0; k < K; ++k)
       for (index_t j = 0; j < N; ++j)
-        bp[static_cast<std::size_t>(supcon::gemm_packed_b_index(k, j, K))] = b.data[static_cast<std::size_t>(k * N + j)];
+        bp[static_cast<std::size_t>(supcon::gemm_packed_b_index(k, j, K))] =
+            b.data[static_cast<std::size_t>(k * N + j)];
     const index_t ldc = N + 3;  // the columns past N must stay untouched
     std::vector<float> c(static_cast<std::size_t>(M * ldc), 9.f);
     supcon::gemm_packed(M, N, K, ap.data(), bp.data(), c.data(), ldc, false);

@@ -70,6 +70,12 @@ inline Buffers& buffers() {
   return b;
 }
 
+/// A product with K = 0: C = 0, or C unchanged when accumulating.
+inline void empty_product(index_t M, index_t N, float* C, index_t ldc, bool accumulate) {
+  if (!accumulate)
+    for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
+}
+
 #if SUPCON_GEMM_AVX2
 /// r[i][j] <- r[j][i]: an 8 x 8 block of floats transposed in registers.
 __attribute__((target("avx2"))) inline void transpose8(__m256 (&r)[8]) {
@@ -340,11 +346,7 @@ inline bool cpu_has_avx2_fma() { return false; }
 inline void sgemm(index_t M, index_t N, index_t K, const float* A, index_t rsa, index_t csa, const float* B,
                   index_t rsb, index_t csb, float* C, index_t ldc, bool accumulate) {
 #if SUPCON_GEMM_AVX2
-  if (K == 0) {
-    if (!accumulate)
-      for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
-    return;
-  }
+  if (K == 0) return empty_product(M, N, C, ldc, accumulate);
   if (csb != 1 && rsb == 1 && M < 64 && M < N)
     sgemm_blocked(N, M, K, B, csb, rsb, A, csa, rsa, C, 1, ldc, accumulate);
   else
@@ -406,8 +408,12 @@ bool gemm_fast(index_t M, index_t N, index_t K, const T* A, index_t rsa, index_t
 /// NR-column panels; each panel holds its K steps one after the other, and
 /// the rows or columns past M or N in the last panel are zero.
 inline constexpr index_t gemm_panel_rows = detail::gemm::MR, gemm_panel_cols = detail::gemm::NR;
-inline index_t gemm_packed_a_len(index_t M, index_t K) { return (M + gemm_panel_rows - 1) / gemm_panel_rows * gemm_panel_rows * K; }
-inline index_t gemm_packed_b_len(index_t K, index_t N) { return (N + gemm_panel_cols - 1) / gemm_panel_cols * gemm_panel_cols * K; }
+inline index_t gemm_packed_a_len(index_t M, index_t K) {
+  return (M + gemm_panel_rows - 1) / gemm_panel_rows * gemm_panel_rows * K;
+}
+inline index_t gemm_packed_b_len(index_t K, index_t N) {
+  return (N + gemm_panel_cols - 1) / gemm_panel_cols * gemm_panel_cols * K;
+}
 /// Where A(i, k) and B(k, j) lie in the packed operands.
 inline index_t gemm_packed_a_index(index_t i, index_t k, index_t K) {
   return (i / gemm_panel_rows) * gemm_panel_rows * K + k * gemm_panel_rows + i % gemm_panel_rows;
@@ -422,11 +428,7 @@ inline index_t gemm_packed_b_index(index_t k, index_t j, index_t K) {
 inline void gemm_packed(index_t M, index_t N, index_t K, const float* Ap, const float* Bp, float* C, index_t ldc,
                         bool accumulate) {
 #if SUPCON_GEMM_AVX2
-  if (K == 0) {
-    if (!accumulate)
-      for (index_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
-    return;
-  }
+  if (K == 0) return detail::gemm::empty_product(M, N, C, ldc, accumulate);
   detail::gemm::sgemm_packed(M, N, K, Ap, Bp, C, ldc, accumulate);
 #else
   (void)M, (void)N, (void)K, (void)Ap, (void)Bp, (void)C, (void)ldc, (void)accumulate;

@@ -96,8 +96,8 @@ bool packed_products() {
   return gemm_available<T>();
 }
 
-/// Columns of the products rounded up to whole panels.
-inline index_t padded_tiles(index_t L) { return (L + gemm_panel_cols - 1) / gemm_panel_cols * gemm_panel_cols; }
+/// Columns of the products rounded up to whole panels (one row of a packed B).
+inline index_t padded_tiles(index_t L) { return gemm_packed_b_len(1, L); }
 
 /// The blocks of N images with (OH, OW) outputs; sizes the per-thread buffers
 /// of C input and OC output channels.
@@ -156,18 +156,6 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool p
     }
 }
 
-/// The padded input of one channel split by row parity a, column parity b and
-/// a shift s of one column pair: S[a][b][s][q TW + k] = d[2q + a][2(k + s) + b]
-/// for q in [0, TH], k in [0, TW), d the zero-padded channel, the arrays
-/// split_stride apart. Tile t = ty TW + tx then reads its entry d[2 ty + i]
-/// [2 tx + j] at S[i & 1][j & 1][j >> 1][t + (i >> 1) TW]: every load of the
-/// transform is unit-stride in t, so one vector loop runs over all P tiles of
-/// the channel (the maps of the deep layers are too narrow for a loop over
-/// one tile row). The channel's rows are first all copied into `padded`
-/// (2 TH + 2 rows of split_row_len), whose entries outside the map are zero
-/// on entry and stay so: split right after each row's copy, the strided
-/// loads would straddle the copy's stores, which the CPU cannot forward.
-/// `zeros` (split_row_len) is zero.
 #if SUPCON_GEMM_AVX2
 /// One padded row's four splits, in groups of 8 entries: out[2 b + s][k] =
 /// row[2 (k + s) + b] for k < 8 groups, two loads, a shuffle and a lane
@@ -188,6 +176,18 @@ __attribute__((target("avx2"))) inline void split_row_avx2(const float* row, ind
 }
 #endif
 
+/// The padded input of one channel split by row parity a, column parity b and
+/// a shift s of one column pair: S[a][b][s][q TW + k] = d[2q + a][2(k + s) + b]
+/// for q in [0, TH], k in [0, TW), d the zero-padded channel, the arrays
+/// split_stride apart. Tile t = ty TW + tx then reads its entry d[2 ty + i]
+/// [2 tx + j] at S[i & 1][j & 1][j >> 1][t + (i >> 1) TW]: every load of the
+/// transform is unit-stride in t, so one vector loop runs over all P tiles of
+/// the channel (the maps of the deep layers are too narrow for a loop over
+/// one tile row). The channel's rows are first all copied into `padded`
+/// (2 TH + 2 rows of split_row_len), whose entries outside the map are zero
+/// on entry and stay so: split right after each row's copy, the strided
+/// loads would straddle the copy's stores, which the CPU cannot forward.
+/// `zeros` (split_row_len) is zero.
 template <class T>
 void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, index_t TW, T* S, T* padded,
                    const T* zeros) {
