@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) against the direct loops (odd and even sizes, every
+// Winograd F(4x4, 3x3) against the direct loops (odd and even sizes, every
 // padding it takes, blocks of many small images, several thread counts), its
 // backward against central differences, and its refusals.
 #include <catch2/catch.hpp>
@@ -49,9 +49,9 @@ void check_against_naive(const Geometry& g) {
   CHECK(scaled_error(db_fast, db_naive) < tol);
 }
 
-// Even and odd outputs (the last 2x2 block half outside), padding 0, 1 and 2,
-// one channel, 1x1 and 2x2 maps, and 4x4 maps grouped many images to a block
-// with a ragged last block.
+// Outputs of every size modulo 4 (the last 4x4 blocks partly outside),
+// padding 0, 1 and 2, one channel, 1x1 and 2x2 maps, 4x4 maps grouped many
+// images to a block with a ragged last block, and 28x28 maps three to a block.
 const Geometry geometries[] = {{2, 3, 6, 6, 4, 1},   {3, 2, 7, 5, 3, 1},  {2, 4, 5, 8, 2, 0},  {2, 3, 4, 3, 5, 2},
                                {1, 1, 9, 9, 1, 1},   {5, 2, 1, 1, 3, 1},  {4, 3, 2, 2, 2, 1},  {70, 8, 4, 4, 9, 1},
                                {3, 16, 28, 28, 16, 1}, {2, 5, 3, 3, 6, 0}};
@@ -120,9 +120,9 @@ TEST_CASE("The Winograd backward matches central differences of <conv(x, w, b), 
     return out.vec().dot(dy.vec());
   };
   // f is linear in each argument, so a large step only reduces rounding.
-  CHECK(supcon::testing::gradient_error(f, x, dx, 1e-3) < 1e-8);
-  CHECK(supcon::testing::gradient_error(f, w, dw, 1e-3) < 1e-8);
-  CHECK(supcon::testing::gradient_error(f, b, db, 1e-3) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, x, dx, 1e-1) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, w, dw, 1e-1) < 1e-8);
+  CHECK(supcon::testing::gradient_error(f, b, db, 1e-1) < 1e-8);
 }
 
 TEST_CASE("The convolution takes the Winograd path only for 3x3 stride-1 kernels with enough channels") {

@@ -2,7 +2,7 @@
 /// \file conv2d.hpp
 /// Conv2d<T>: 2-D convolution with a square kernel, stride and symmetric zero
 /// padding (math in ops/conv2d.hpp; this layer uses its fast path: im2col + GEMM,
-/// or Winograd F(2x2, 3x3) for 3x3 stride-1 kernels, ops/winograd.hpp).
+/// or Winograd F(4x4, 3x3) for 3x3 stride-1 kernels, ops/winograd.hpp).
 ///
 ///     Conv2d<T>(in_channels, out_channels, kernel, stride, padding, bias, rng)
 ///     weight   Parameter (OC, C, K, K), Kaiming normal fan-out (ReLU gain)

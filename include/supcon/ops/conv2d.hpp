@@ -10,7 +10,7 @@
 ///   products go through the AVX2 kernel of core/gemm.hpp when the CPU has it
 ///   (whatever the compiler flags), otherwise through Eigen. 3x3 stride-1
 ///   convolutions with at least 8 channels in and out go through Winograd's
-///   F(2x2, 3x3) instead (ops/winograd.hpp, 2.25 times fewer flops).
+///   F(4x4, 3x3) instead (ops/winograd.hpp, 4 times fewer flops).
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
 ///

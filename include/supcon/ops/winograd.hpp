@@ -1,21 +1,27 @@
 #pragma once
 /// \file winograd.hpp
-/// 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3)
+/// 3x3 stride-1 convolution by Winograd's minimal filtering F(4x4, 3x3)
 /// (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
 ///
-/// A 2x2 block of outputs depends on a 4x4 tile d of the (padded) input. With
-///   U = G g G^T (4x4, per weight g),  V = B^T d B (4x4, per input tile),
-/// the block is Y = A^T (U .* V) A: 16 multiplications instead of 36. Summed
-/// over input channels, each of the 16 positions xi of the 4x4 grid becomes a
+/// A 4x4 block of outputs depends on a 6x6 tile d of the (padded) input. With
+///   U = G g G^T (6x6, per weight g),  V = B^T d B (6x6, per input tile),
+/// the block is Y = A^T (U .* V) A: 36 multiplications instead of 144. Summed
+/// over input channels, each of the 36 positions xi of the 6x6 grid becomes a
 /// matrix product  M[xi] (OC, T) = U[xi] (OC, C) V[xi] (C, T)  over T tiles,
-/// so the convolution is 16 GEMMs with 2.25 times fewer flops than im2col's
-/// one, plus cheap transforms. The matrices (exact in binary: entries 0, +-1,
-/// +-1/2):
+/// so the convolution is 36 GEMMs with 4 times fewer flops than im2col's one,
+/// plus transforms. The matrices (interpolation points 0, +-1, +-2, infinity):
 ///
-///   B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1 1  1  0]
-///         [0  1  1  0]        [1/2  1/2  1/2]          [0 1 -1 -1]
-///         [0 -1  1  0]        [1/2 -1/2  1/2]
-///         [0  1  0 -1]        [ 0    0    1 ]
+///   B^T = [4  0 -5  0  1  0]    G = [ 1/4    0     0  ]    A^T = [1 1  1 1  1 0]
+///         [0 -4 -4  1  1  0]        [-1/6  -1/6  -1/6 ]          [0 1 -1 2 -2 0]
+///         [0  4 -4 -1  1  0]        [-1/6   1/6  -1/6 ]          [0 1  1 4  4 0]
+///         [0 -2 -1  2  1  0]        [1/24  1/12   1/6 ]          [0 1 -1 8 -8 1]
+///         [0  2 -1 -2  1  0]        [1/24 -1/12   1/6 ]
+///         [0  4  0 -5  0  1]        [  0     0     1  ]
+///
+/// The identity is exact in real arithmetic. In float the entries up to 8 and
+/// the thirds of G cost accuracy: about 1e-5 of the largest output on deep
+/// layers, some ten times the error of F(2x2, 3x3), and the usual trade of
+/// cuDNN and NNPACK for the 1.8 times fewer products.
 ///
 /// Backward, exactly the gradient of the convolution:
 /// - dx is the convolution of dy with the weights flipped and transposed,
@@ -23,8 +29,8 @@
 /// - dW: from y = A^T (U .* V) A, dU = sum over tiles of (A dY A^T) .* V, a
 ///   product  dU[xi] (OC, C) += Z[xi] (OC, T) V[xi]^T  with Z = A dY A^T, and
 ///   dg = G^T dU G.
-/// Output positions past OH or OW (odd sizes) are computed and dropped in the
-/// forward; in the backward their dy is zero, so the gradient stays exact.
+/// Output positions past OH or OW are computed and dropped in the forward; in
+/// the backward their dy is zero, so the gradient stays exact.
 ///
 /// Shapes as in conv2d.hpp: x (N, C, H, W), weight (OC, C, 3, 3), y (N, OC, OH, OW)
 /// with OH = H + 2p - 2. Tested against the direct loops in
@@ -44,10 +50,10 @@ namespace supcon::ops {
 /// Work buffers of the Winograd path, kept by the caller between calls.
 template <class T>
 struct WinogradWorkspace {
-  Tensor<T> u;     ///< (16, OC, C) transformed weights, in the product's panels when packed_products
-  Tensor<T> v;     ///< (threads, 16, C, T) transformed input tiles of one block (T rounded up to panels)
-  Tensor<T> m;     ///< (threads, 16, OC, T) products, or Z = A dY A^T in the backward
-  Tensor<T> du;    ///< (threads, 16, OC, C) partial weight gradients
+  Tensor<T> u;     ///< (36, OC, C) transformed weights, in the product's panels when packed_products
+  Tensor<T> v;     ///< (threads, 36, C, T) transformed input tiles of one block (T rounded up to panels)
+  Tensor<T> m;     ///< (threads, 36, OC, T) products, or Z = A dY A^T in the backward
+  Tensor<T> du;    ///< (threads, 36, OC, C) partial weight gradients
   Tensor<T> work;  ///< (threads, work_len) work of the transforms
 };
 
@@ -70,25 +76,86 @@ inline bool conv2d_use_winograd(index_t C, index_t OC, index_t K, index_t stride
 
 namespace detail::winograd {
 
-/// Layout of the work of split_channel: each of its 8 arrays holds (TH + 1)
-/// TW entries and a group of 8 of slack, and its padded row 2 TW + 2 entries
-/// rounded up, so that the copies below run in whole groups of 8.
-inline index_t split_stride(index_t TH, index_t TW) { return (TH + 1) * TW + 8; }
-inline index_t split_row_len(index_t TW) { return 2 * ((TW + 7) / 8 * 8) + 4; }
-/// Entries of per-thread work the transforms need (the outputs' 4 P fit too).
-inline index_t work_len(index_t TH, index_t TW) {
-  return 8 * split_stride(TH, TW) + (2 * TH + 3) * split_row_len(TW);
+/// Positions of the 6x6 transformed grid: one product each.
+constexpr index_t kPositions = 36;
+
+/// The one-dimensional transforms; each 2-D one applies it to the columns,
+/// then to the rows of the result. Six or four values travel as structs of
+/// scalars, not arrays: the compiler keeps them in registers and vectorises
+/// the loops over tiles around them.
+template <class T>
+struct Six {
+  T x0, x1, x2, x3, x4, x5;
+};
+template <class T>
+struct Four {
+  T x0, x1, x2, x3;
+};
+/// B^T x (6 from 6).
+template <class T>
+inline Six<T> input_1d(T x0, T x1, T x2, T x3, T x4, T x5) {
+  const T a = x4 - T(4) * x2, b = x3 - T(4) * x1, c = x4 - x2, e = T(2) * (x3 - x1);
+  return {T(4) * x0 - T(5) * x2 + x4, a + b, a - b, c + e, c - e, T(4) * x1 - T(5) * x3 + x5};
+}
+/// A^T m (4 from 6).
+template <class T>
+inline Four<T> output_1d(T m0, T m1, T m2, T m3, T m4, T m5) {
+  const T s = m1 + m2, d = m1 - m2, S = m3 + m4, D = m3 - m4;
+  return {m0 + s + S, d + T(2) * D, s + T(4) * S, d + T(8) * D + m5};
+}
+/// A g (6 from 4): the transpose of output_1d.
+template <class T>
+inline Six<T> output_grad_1d(T g0, T g1, T g2, T g3) {
+  const T s = g0 + g2, d = g1 + g3, S = g0 + T(4) * g2, D = T(2) * g1 + T(8) * g3;
+  return {g0, s + d, s - d, S + D, S - D, g3};
+}
+/// G k (6 from 3).
+template <class T>
+inline Six<T> weight_1d(T k0, T k1, T k2) {
+  // products with the rounded reciprocals: a division each would cost more than the rest together
+  const T sixth = T(1) / T(6), p = k0 + k2, q = k0 * (T(1) / T(24)) + k2 * sixth, h = k1 * (T(1) / T(12));
+  return {k0 * T(0.25), -(p + k1) * sixth, -(p - k1) * sixth, q + h, q - h, k2};
+}
+/// G^T v (3 from 6): the transpose of weight_1d.
+template <class T>
+inline void weight_grad_1d(const T v[6], T g[3]) {
+  const T s = v[1] + v[2], d = v[2] - v[1], S = v[3] + v[4], D = v[3] - v[4];
+  const T sixth = T(1) / T(6);
+  g[0] = v[0] * T(0.25) - s * sixth + S * (T(1) / T(24)), g[1] = d * sixth + D * (T(1) / T(12));
+  g[2] = (S - s) * sixth + v[5];
+}
+/// o[k stride] = r.xk, k < 6.
+template <class T>
+inline void store6(Six<T> r, T* o, index_t stride) {
+  o[0] = r.x0, o[stride] = r.x1, o[2 * stride] = r.x2, o[3 * stride] = r.x3, o[4 * stride] = r.x4;
+  o[5 * stride] = r.x5;
+}
+/// o[k stride] = r.xk + b, k < 4.
+template <class T>
+inline void store4(Four<T> r, T b, T* o, index_t stride) {
+  o[0] = r.x0 + b, o[stride] = r.x1 + b, o[2 * stride] = r.x2 + b, o[3 * stride] = r.x3 + b;
 }
 
-/// How a batch is cut: TH x TW tiles (2x2 output blocks) per image, P of
-/// them; B images per block, about 256 tiles per product but never fewer
+/// Layout of the work of the transforms: 36 arrays E[i][j] of tile entries,
+/// each Tmax + 8 long (the tiles of one block and a group of 8 of slack),
+/// then one padded channel of 4 TH + 4 rows, each 4 TW + 2 entries rounded up
+/// so that the row splits below run in whole groups of 8. The 16 output
+/// arrays of transform_output and transform_output_grad reuse E's entries.
+inline index_t entries_stride(index_t Tmax) { return Tmax + 8; }
+inline index_t split_row_len(index_t TW) { return 4 * ((TW + 7) / 8 * 8) + 8; }
+inline index_t work_len(index_t TH, index_t TW, index_t Tmax) {
+  return kPositions * entries_stride(Tmax) + (4 * TH + 4) * split_row_len(TW);
+}
+
+/// How a batch is cut: TH x TW tiles (4x4 output blocks) per image, P of
+/// them; B images per block, about 128 tiles per product but never fewer
 /// blocks than threads; Tmax = B P columns, Tpad that rounded up to whole
 /// panels of the product; work_len entries of per-thread work of the transforms.
 struct Blocks {
   index_t TH, TW, P, B, blocks, Tmax, Tpad, work_len;
 };
 
-/// Whether the 16 products run on operands the transforms write in the
+/// Whether the 36 products run on operands the transforms write in the
 /// kernel's panel layouts (gemm_packed): U once per call, V once per block,
 /// so that no product packs anything. Float on a CPU with the kernel.
 template <class T>
@@ -104,13 +171,13 @@ inline index_t padded_tiles(index_t L) { return gemm_packed_b_len(1, L); }
 template <class T>
 Blocks plan(index_t N, index_t C, index_t OC, index_t OH, index_t OW, WinogradWorkspace<T>& ws) {
   Blocks k{};
-  k.TH = (OH + 1) / 2, k.TW = (OW + 1) / 2, k.P = k.TH * k.TW;
+  k.TH = (OH + 3) / 4, k.TW = (OW + 3) / 4, k.P = k.TH * k.TW;
   const int threads = max_threads();
-  k.B = std::min(std::max<index_t>(1, (256 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
+  k.B = std::min(std::max<index_t>(1, (128 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
   k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.Tpad = padded_tiles(k.Tmax);
-  k.work_len = work_len(k.TH, k.TW);
-  ws.v.resize({threads, 16 * C * k.Tpad});
-  ws.m.resize({threads, 16 * OC * k.Tmax});
+  k.work_len = work_len(k.TH, k.TW, k.Tmax);
+  ws.v.resize({threads, kPositions * C * k.Tpad});
+  ws.m.resize({threads, kPositions * OC * k.Tmax});
   ws.work.resize({threads, k.work_len});
   return k;
 }
@@ -120,154 +187,196 @@ inline index_t weight_plane(index_t rows, index_t cols, bool packed) {
   return packed ? gemm_packed_a_len(rows, cols) : rows * cols;
 }
 
+/// G k G^T of n kernels whose entries are k[e][m] (entry e = 3 i + j of
+/// kernel m); kernel m's entry xi goes to u[xi plane + m].
+template <class T, index_t Width>
+void weight_tiles(const T (&k)[9][Width], index_t n, T* u, index_t plane) {
+#pragma omp simd
+  for (index_t m = 0; m < n; ++m) {
+    // G k, column by column, then (G k) G^T row by row
+    const Six<T> c0 = weight_1d(k[0][m], k[3][m], k[6][m]), c1 = weight_1d(k[1][m], k[4][m], k[7][m]),
+                 c2 = weight_1d(k[2][m], k[5][m], k[8][m]);
+    T* o = u + m;
+    store6(weight_1d(c0.x0, c1.x0, c2.x0), o, plane), store6(weight_1d(c0.x1, c1.x1, c2.x1), o + 6 * plane, plane);
+    store6(weight_1d(c0.x2, c1.x2, c2.x2), o + 12 * plane, plane);
+    store6(weight_1d(c0.x3, c1.x3, c2.x3), o + 18 * plane, plane);
+    store6(weight_1d(c0.x4, c1.x4, c2.x4), o + 24 * plane, plane);
+    store6(weight_1d(c0.x5, c1.x5, c2.x5), o + 30 * plane, plane);
+  }
+}
+
 /// U[xi][o][c] = (G g G^T)[xi] for g = weight[o, c] (OC, C, 3, 3); with
 /// `flip`, the weights of the data gradient: U[xi][c][o] from rot180(weight[o, c]).
 /// Each U[xi] is row-major, or with `packed` in the panel layout of gemm_packed's
-/// A, weight_plane entries apart.
+/// A, weight_plane entries apart. In that layout the 6 rows of a panel times
+/// 8 columns are 48 consecutive entries of each U[xi]: their kernels are
+/// gathered first, then transformed in one vector loop (kernels in a panel's
+/// rows past `rows` are zero, and so are their entries).
 template <class T>
 void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool packed, T* U) {
   const index_t rows = flip ? C : OC, cols = flip ? OC : C, plane = weight_plane(rows, cols, packed);
-  if (packed && rows % gemm_panel_rows != 0)  // the last panel's rows past `rows` are zero
-    for (index_t xi = 0; xi < 16; ++xi)
-      std::fill(U + xi * plane + rows / gemm_panel_rows * gemm_panel_rows * cols, U + (xi + 1) * plane, T(0));
-  // along rows of U, so that its entries are written in order within each plane
+  const auto kernel = [&](index_t r, index_t col) {  // g of U's entry (r, col)
+    return flip ? weight + (col * C + r) * 9 : weight + (r * C + col) * 9;
+  };
+  constexpr index_t R = gemm_panel_rows, Width = 8 * gemm_panel_rows;
+  if (packed) {
+    const index_t panels = (rows + R - 1) / R;
 #pragma omp parallel for schedule(static)
-  for (index_t r = 0; r < rows; ++r)
-    for (index_t col = 0; col < cols; ++col) {
-      const index_t o = flip ? col : r, c = flip ? r : col;
-      const T* g = weight + (o * C + c) * 9;
-      T k[3][3];
-      for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) k[i][j] = flip ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
-      T gk[4][3];  // G k
-      for (int j = 0; j < 3; ++j) {
-        gk[0][j] = k[0][j];
-        gk[1][j] = T(0.5) * (k[0][j] + k[1][j] + k[2][j]);
-        gk[2][j] = T(0.5) * (k[0][j] - k[1][j] + k[2][j]);
-        gk[3][j] = k[2][j];
-      }
-      T* u = U + (packed ? gemm_packed_a_index(r, col, cols) : r * cols + col);
-      for (int i = 0; i < 4; ++i) {  // (G k) G^T
-        u[(4 * i + 0) * plane] = gk[i][0];
-        u[(4 * i + 1) * plane] = T(0.5) * (gk[i][0] + gk[i][1] + gk[i][2]);
-        u[(4 * i + 2) * plane] = T(0.5) * (gk[i][0] - gk[i][1] + gk[i][2]);
-        u[(4 * i + 3) * plane] = gk[i][2];
+    for (index_t p = 0; p < panels; ++p) {
+      T k[9][Width];
+      for (index_t c0 = 0; c0 < cols; c0 += 8) {
+        const index_t nc = std::min<index_t>(8, cols - c0);
+        for (index_t m = 0; m < nc * R; ++m) {  // m = column offset R + row offset, as in the panel
+          const index_t r = p * R + m % R;
+          if (r >= rows) {
+            for (int e = 0; e < 9; ++e) k[e][m] = T(0);
+            continue;
+          }
+          const T* g = kernel(r, c0 + m / R);
+          for (int e = 0; e < 9; ++e) k[e][m] = flip ? g[8 - e] : g[e];  // rot180: (i, j) -> (2 - i, 2 - j)
+        }
+        weight_tiles(k, nc * R, U + gemm_packed_a_index(p * R, c0, cols), plane);
       }
     }
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (index_t r = 0; r < rows; ++r) {
+    T k[9][1];
+    for (index_t col = 0; col < cols; ++col) {
+      const T* g = kernel(r, col);
+      for (int e = 0; e < 9; ++e) k[e][0] = flip ? g[8 - e] : g[e];
+      weight_tiles(k, 1, U + r * cols + col, plane);
+    }
+  }
 }
 
 #if SUPCON_GEMM_AVX2
-/// One padded row's four splits, in groups of 8 entries: out[2 b + s][k] =
-/// row[2 (k + s) + b] for k < 8 groups, two loads, a shuffle and a lane
-/// permute per 8 (compilers leave this stride-2 copy mostly scalar).
-__attribute__((target("avx2"))) inline void split_row_avx2(const float* row, index_t groups, float* const out[4]) {
+/// row[0 .. 4) in the low 128-bit lane, row[16 .. 20) in the high one.
+__attribute__((target("avx2"))) inline __m256 load_quarters(const float* row) {
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(row)), _mm_loadu_ps(row + 16), 1);
+}
+
+/// Per 128-bit lane, the rows v0..v3 of a 4x4 block to its columns:
+/// t[j] = (v0[j], v1[j], v2[j], v3[j]).
+__attribute__((target("avx2"))) inline void transpose_lanes(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 t[4]) {
+  const __m256d a = _mm256_castps_pd(_mm256_unpacklo_ps(v0, v1)), b = _mm256_castps_pd(_mm256_unpackhi_ps(v0, v1));
+  const __m256d c = _mm256_castps_pd(_mm256_unpacklo_ps(v2, v3)), d = _mm256_castps_pd(_mm256_unpackhi_ps(v2, v3));
+  t[0] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, c)), t[1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, c));
+  t[2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d)), t[3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
+}
+
+/// One padded row's six splits, in groups of 8 entries: out[j][k] =
+/// row[4 k + j] for k < 8 groups. Per group, five loads of two quarters each
+/// and a 4x4 transpose in each lane, twice (the stride-4 copy is otherwise
+/// scalar).
+__attribute__((target("avx2"))) inline void split_row_avx2(const float* row, index_t groups, float* const out[6]) {
   for (index_t g = 0; g < groups; ++g) {
     const index_t k = 8 * g;
-    for (index_t s = 0; s < 2; ++s) {
-      const __m256 lo = _mm256_loadu_ps(row + 2 * (k + s)), hi = _mm256_loadu_ps(row + 2 * (k + s) + 8);
-      // per 128-bit lane (lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6), then the 64-bit pairs in order
-      const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-      const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-      constexpr int order = _MM_SHUFFLE(3, 1, 2, 0);
-      _mm256_storeu_ps(out[s] + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), order)));
-      _mm256_storeu_ps(out[2 + s] + k, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), order)));
-    }
+    const float* r = row + 4 * k;  // entries k .. k + 3 in the low lanes, k + 4 .. k + 7 in the high ones
+    const __m256 v0 = load_quarters(r), v1 = load_quarters(r + 4), v2 = load_quarters(r + 8);
+    const __m256 v3 = load_quarters(r + 12), v4 = load_quarters(r + 16);
+    __m256 t[4], u[4];
+    transpose_lanes(v0, v1, v2, v3, t);
+    transpose_lanes(v1, v2, v3, v4, u);  // one group of 4 on: columns 4 and 5 are its columns 0 and 1
+    for (int j = 0; j < 4; ++j) _mm256_storeu_ps(out[j] + k, t[j]);
+    _mm256_storeu_ps(out[4] + k, u[0]), _mm256_storeu_ps(out[5] + k, u[1]);
   }
 }
 #endif
 
-/// The padded input of one channel split by row parity a, column parity b and
-/// a shift s of one column pair: S[a][b][s][q TW + k] = d[2q + a][2(k + s) + b]
-/// for q in [0, TH], k in [0, TW), d the zero-padded channel, the arrays
-/// split_stride apart. Tile t = ty TW + tx then reads its entry d[2 ty + i]
-/// [2 tx + j] at S[i & 1][j & 1][j >> 1][t + (i >> 1) TW]: every load of the
-/// transform is unit-stride in t, so one vector loop runs over all P tiles of
-/// the channel (the maps of the deep layers are too narrow for a loop over
-/// one tile row). The channel's rows are first all copied into `padded`
-/// (2 TH + 2 rows of split_row_len), whose entries outside the map are zero
-/// on entry and stay so: split right after each row's copy, the strided
-/// loads would straddle the copy's stores, which the CPU cannot forward.
-/// `zeros` (split_row_len) is zero.
+/// One channel of one image into the tile entries E[i][j][t0 + t] =
+/// d[4 ty + i][4 tx + j] of its tiles t = ty TW + tx, d the channel
+/// zero-padded by `pad`, the 36 arrays ES apart. The channel's rows are first
+/// all copied into `padded` (4 TH + 4 rows of split_row_len), whose entries
+/// outside the map are zero on entry and stay so; then each padded row r is
+/// split by column phase, out_j[k] = row[4 k + j], into the entries i = r & 3
+/// of tile row r >> 2 and, for r & 3 < 2, i = 4 + (r & 3) of the tile row
+/// above. Splitting right after each row's copy would make the strided loads
+/// straddle the copy's stores, which the CPU cannot forward. The splits run in
+/// whole groups of 8: past TW they spill into the next tile row or image,
+/// written later, or the slack.
 template <class T>
-void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, index_t TW, T* S, T* padded,
-                   const T* zeros) {
-  const index_t SS = split_stride(TH, TW), RL = split_row_len(TW);
-  for (index_t h = 0; h < std::min(H, 2 * TH + 2 - pad); ++h)
-    std::copy(xc + h * W, xc + (h + 1) * W, padded + (h + pad) * RL + pad);
-  for (index_t r = 0; r < 2 * TH + 2; ++r) {
-    const index_t h = r - pad, a = r & 1, q = r >> 1;
-    const T* row = h >= 0 && h < H ? padded + r * RL : zeros;
+void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, index_t TW, T* E, index_t ES,
+                   index_t t0, T* padded) {
+  const index_t RL = split_row_len(TW);
+  for (index_t h = 0; h < H; ++h) std::copy(xc + h * W, xc + (h + 1) * W, padded + (h + pad) * RL + pad);
+  const auto split = [&](const T* row, index_t i, index_t ty) {
+    T* const base = E + i * 6 * ES + t0 + ty * TW;
+    T* const out[6] = {base, base + ES, base + 2 * ES, base + 3 * ES, base + 4 * ES, base + 5 * ES};
 #if SUPCON_GEMM_AVX2
     if constexpr (std::is_same_v<T, float>) {
-      if (supcon::detail::gemm::cpu_has_avx2_fma()) {
-        T* const out[4] = {S + (a * 4 + 0) * SS + q * TW, S + (a * 4 + 1) * SS + q * TW,
-                           S + (a * 4 + 2) * SS + q * TW, S + (a * 4 + 3) * SS + q * TW};
-        split_row_avx2(row, (TW + 7) / 8, out);
-        continue;
-      }
+      if (supcon::detail::gemm::cpu_has_avx2_fma()) return split_row_avx2(row, (TW + 7) / 8, out);
     }
 #endif
-    for (index_t b = 0; b < 2; ++b)
-      for (index_t s = 0; s < 2; ++s) {
-        // whole groups of 8: past TW they spill into row q + 1, written later, or the slack
-        T* dst = S + ((a * 2 + b) * 2 + s) * SS + q * TW;
-        const T* src = row + 2 * s + b;
-        for (index_t k0 = 0; k0 < TW; k0 += 8)
+    for (index_t j = 0; j < 6; ++j)
+      for (index_t k0 = 0; k0 < TW; k0 += 8)
 #pragma omp simd
-          for (index_t k = k0; k < k0 + 8; ++k) dst[k] = src[2 * k];
-      }
+        for (index_t k = k0; k < k0 + 8; ++k) out[j][k] = row[4 * k + j];
+  };
+  for (index_t r = 0; r < 4 * TH + 2; ++r) {  // tile row TH - 1 reads padded rows up to 4 TH + 1
+    const index_t a = r & 3, q = r >> 2;
+    const T* row = padded + r * RL;
+    if (q < TH) split(row, a, q);
+    if (a < 2 && q >= 1) split(row, 4 + a, q - 1);
   }
 }
 
-/// V[xi][c][t0 + t] = (B^T d B)[xi] for every 4x4 tile d of one image's
-/// channels (C, H, W), zero-padded by `pad`; tile t = ty * TW + tx starts at
-/// row 2 ty - pad, column 2 tx - pad. `ldv` = columns of V (tiles of the
-/// block); each V[xi] (C, ldv) is row-major, or with `panels` in the panel
-/// layout of gemm_packed's B (C * padded_tiles(ldv) entries). `work` holds
-/// work_len(TH, TW) entries.
+/// B^T of column j of the tile entries at e = E[0][j] + t, the arrays ES apart.
 template <class T>
-void transform_input(const T* x, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
-                     T* V, index_t ldv, index_t t0, T* work, bool panels) {
-  const index_t P = TH * TW, SS = split_stride(TH, TW), plane = C * (panels ? padded_tiles(ldv) : ldv);
-  T *S = work, *padded = work + 8 * SS, *zeros = padded + (2 * TH + 2) * split_row_len(TW);
-  std::fill(padded, zeros + split_row_len(TW), T(0));
-  for (index_t c = 0; c < C; ++c) {
-    split_channel(x + c * H * W, H, W, pad, TH, TW, S, padded, zeros);
-    // d_ij(t) for row i = 2 qi + a, column j = 2 s + b
-    const T *e00 = S, *e01 = S + SS, *o00 = S + 2 * SS, *o01 = S + 3 * SS;  // a = 0: (b, s)
-    const T *e10 = S + 4 * SS, *e11 = S + 5 * SS, *o10 = S + 6 * SS, *o11 = S + 7 * SS;  // a = 1
-    // tiles s .. s + n - 1, tile s + i's entry xi at out[xi plane + i]
-    const auto tiles = [&](index_t s, index_t n, T* out) {
+inline Six<T> input_column(const T* e, index_t ES) {
+  return input_1d(e[0], e[6 * ES], e[12 * ES], e[18 * ES], e[24 * ES], e[30 * ES]);
+}
+/// A^T of the six entries m[k stride].
+template <class T>
+inline Four<T> output_strided(const T* m, index_t stride) {
+  return output_1d(m[0], m[stride], m[2 * stride], m[3 * stride], m[4 * stride], m[5 * stride]);
+}
+
+/// B^T d B of tiles s .. s + n - 1 from their entries E (arrays ES apart);
+/// tile s + i's entry xi goes to out[xi plane + i].
+template <class T>
+void input_tiles(const T* E, index_t ES, index_t s, index_t n, T* out, index_t plane) {
 #pragma omp simd
-      for (index_t i = 0; i < n; ++i) {
-        const index_t t = s + i;
-        // d_ij, columns j = 0..3 are (b, s) = (0, 0), (1, 0), (0, 1), (1, 1)
-        const T d00 = e00[t], d01 = o00[t], d02 = e01[t], d03 = o01[t];
-        const T d10 = e10[t], d11 = o10[t], d12 = e11[t], d13 = o11[t];
-        const T d20 = e00[t + TW], d21 = o00[t + TW], d22 = e01[t + TW], d23 = o01[t + TW];
-        const T d30 = e10[t + TW], d31 = o10[t + TW], d32 = e11[t + TW], d33 = o11[t + TW];
-        // B^T d: rows 0 - 2, 1 + 2, 2 - 1, 1 - 3, then the same on columns
-        const T a0 = d00 - d20, a1 = d01 - d21, a2 = d02 - d22, a3 = d03 - d23;
-        const T b0 = d10 + d20, b1 = d11 + d21, b2 = d12 + d22, b3 = d13 + d23;
-        const T c0 = d20 - d10, c1 = d21 - d11, c2 = d22 - d12, c3 = d23 - d13;
-        const T f0 = d10 - d30, f1 = d11 - d31, f2 = d12 - d32, f3 = d13 - d33;
-        out[0 * plane + i] = a0 - a2, out[1 * plane + i] = a1 + a2, out[2 * plane + i] = a2 - a1,
-        out[3 * plane + i] = a1 - a3;
-        out[4 * plane + i] = b0 - b2, out[5 * plane + i] = b1 + b2, out[6 * plane + i] = b2 - b1,
-        out[7 * plane + i] = b1 - b3;
-        out[8 * plane + i] = c0 - c2, out[9 * plane + i] = c1 + c2, out[10 * plane + i] = c2 - c1,
-        out[11 * plane + i] = c1 - c3;
-        out[12 * plane + i] = f0 - f2, out[13 * plane + i] = f1 + f2, out[14 * plane + i] = f2 - f1,
-        out[15 * plane + i] = f1 - f3;
-      }
-    };
+  for (index_t i = 0; i < n; ++i) {
+    // B^T d, column by column: cj = B^T d_.j
+    const T* e = E + s + i;
+    const Six<T> c0 = input_column(e, ES), c1 = input_column(e + ES, ES), c2 = input_column(e + 2 * ES, ES),
+                 c3 = input_column(e + 3 * ES, ES), c4 = input_column(e + 4 * ES, ES),
+                 c5 = input_column(e + 5 * ES, ES);
+    // (B^T d) B, row by row
+    T* o = out + i;
+    store6(input_1d(c0.x0, c1.x0, c2.x0, c3.x0, c4.x0, c5.x0), o, plane);
+    store6(input_1d(c0.x1, c1.x1, c2.x1, c3.x1, c4.x1, c5.x1), o + 6 * plane, plane);
+    store6(input_1d(c0.x2, c1.x2, c2.x2, c3.x2, c4.x2, c5.x2), o + 12 * plane, plane);
+    store6(input_1d(c0.x3, c1.x3, c2.x3, c3.x3, c4.x3, c5.x3), o + 18 * plane, plane);
+    store6(input_1d(c0.x4, c1.x4, c2.x4, c3.x4, c4.x4, c5.x4), o + 24 * plane, plane);
+    store6(input_1d(c0.x5, c1.x5, c2.x5, c3.x5, c4.x5, c5.x5), o + 30 * plane, plane);
+  }
+}
+
+/// V[xi][c][t] = (B^T d B)[xi] for every 6x6 tile d of nb images (nb, C, H,
+/// W), zero-padded by `pad`; tile t = b P + ty TW + tx of image b starts at
+/// row 4 ty - pad, column 4 tx - pad. Its L = nb P columns are those of the
+/// product; each V[xi] (C, L) is row-major, or with `panels` in the panel
+/// layout of gemm_packed's B (C * padded_tiles(L) entries). Per channel, the
+/// tiles of all nb images are one vector loop, so that small maps (a single
+/// tile on 4x4) fill the vectors too. `work` holds work_len entries.
+template <class T>
+void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
+                     index_t Tmax, T* V, T* work, bool panels) {
+  const index_t P = TH * TW, L = nb * P, ES = entries_stride(Tmax), plane = C * (panels ? padded_tiles(L) : L);
+  T *E = work, *padded = work + kPositions * ES;
+  std::fill(padded, padded + (4 * TH + 4) * split_row_len(TW), T(0));
+  for (index_t c = 0; c < C; ++c) {
+    for (index_t b = 0; b < nb; ++b) split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
     if (!panels) {
-      tiles(0, P, V + c * ldv + t0);
+      input_tiles(E, ES, 0, L, V + c * L, plane);
       continue;
     }
-    for (index_t s = 0; s < P;) {  // a run of tiles within one panel is contiguous
-      const index_t g = t0 + s, n = std::min(P - s, gemm_panel_cols - g % gemm_panel_cols);
-      tiles(s, n, V + gemm_packed_b_index(c, g, C));
+    for (index_t s = 0; s < L;) {  // a run of tiles within one panel is contiguous
+      const index_t n = std::min(L - s, gemm_panel_cols - s % gemm_panel_cols);
+      input_tiles(E, ES, s, n, V + gemm_packed_b_index(c, s, C), plane);
       s += n;
     }
   }
@@ -279,83 +388,97 @@ template <class T>
 void zero_panel_tails(T* V, index_t C, index_t L) {
   const index_t Lp = padded_tiles(L);
   if (Lp == L) return;
-  for (index_t xi = 0; xi < 16; ++xi)
+  for (index_t xi = 0; xi < kPositions; ++xi)
     for (index_t c = 0; c < C; ++c) {
       T* last = V + xi * C * Lp + gemm_packed_b_index(c, L, C);
       std::fill(last, last + (Lp - L), T(0));
     }
 }
 
-/// y[o] (OH, OW) of one image = A^T M[.][o][t0 + t] A for each tile, plus bias.
-/// One vector loop over the P tiles writes the four entries of each 2x2 block
-/// to four arrays of `work`; they are then interleaved into y's rows, cropped
-/// at odd edges.
+/// A^T M A + b of L tiles of one output channel (M[xi][t] at m[xi plane + t]);
+/// entry (i, j) of tile t goes to work[(4 i + j) L + t].
 template <class T>
-void transform_output(const T* M, index_t ldm, index_t OC, index_t t0, index_t TH, index_t TW, const T* bias,
-                      T* y, index_t OH, index_t OW, T* work) {
-  const index_t P = TH * TW, plane = OC * ldm;
-  T *y00 = work, *y01 = work + P, *y10 = work + 2 * P, *y11 = work + 3 * P;  // block entry (row, column)
-  for (index_t o = 0; o < OC; ++o) {
-    const T b = bias ? bias[o] : T(0);
-    const T* m = M + o * ldm + t0;
+void output_tiles(const T* m, index_t plane, index_t L, T b, T* work) {
 #pragma omp simd
-    for (index_t t = 0; t < P; ++t) {
-      T s[4][2];  // M A: per row i, columns 0 + 1 + 2 and 1 - 2 - 3
-      for (int i = 0; i < 4; ++i) {
-        const T* mi = m + 4 * i * plane + t;
-        s[i][0] = mi[0] + mi[plane] + mi[2 * plane];
-        s[i][1] = mi[plane] - mi[2 * plane] - mi[3 * plane];
+  for (index_t t = 0; t < L; ++t) {
+    // M A, row by row
+    const T* mt = m + t;
+    const Four<T> s0 = output_strided(mt, plane), s1 = output_strided(mt + 6 * plane, plane),
+                  s2 = output_strided(mt + 12 * plane, plane), s3 = output_strided(mt + 18 * plane, plane),
+                  s4 = output_strided(mt + 24 * plane, plane), s5 = output_strided(mt + 30 * plane, plane);
+    // A^T (M A), column by column
+    T* w = work + t;
+    store4(output_1d(s0.x0, s1.x0, s2.x0, s3.x0, s4.x0, s5.x0), b, w, 4 * L);
+    store4(output_1d(s0.x1, s1.x1, s2.x1, s3.x1, s4.x1, s5.x1), b, w + L, 4 * L);
+    store4(output_1d(s0.x2, s1.x2, s2.x2, s3.x2, s4.x2, s5.x2), b, w + 2 * L, 4 * L);
+    store4(output_1d(s0.x3, s1.x3, s2.x3, s3.x3, s4.x3, s5.x3), b, w + 3 * L, 4 * L);
+  }
+}
+
+/// y (nb, OC, OH, OW) of nb images = A^T M[.][o][t] A for each tile, plus
+/// bias; M[xi] is (OC, L), L = nb P. Per output channel, one vector loop over
+/// the L tiles writes the 16 entries of each 4x4 block to 16 arrays of
+/// `work`, L apart; they are then interleaved into y's rows, cropped at the edges.
+template <class T>
+void transform_output(const T* M, index_t nb, index_t OC, index_t TH, index_t TW, const T* bias, T* y,
+                      index_t OH, index_t OW, T* work) {
+  const index_t P = TH * TW, L = nb * P, plane = OC * L;
+  for (index_t o = 0; o < OC; ++o) {
+    output_tiles(M + o * L, plane, L, bias ? bias[o] : T(0), work);
+    for (index_t b = 0; b < nb; ++b) {
+      T* yo = y + (b * OC + o) * OH * OW;
+      for (index_t r = 0; r < OH; ++r) {
+        const T* src = work + 4 * (r & 3) * L + b * P + (r >> 2) * TW;  // entries (r & 3, j) of tile row r >> 2
+        T* dst = yo + r * OW;
+        for (index_t tx = 0; tx < OW / 4; ++tx)
+          for (index_t j = 0; j < 4; ++j) dst[4 * tx + j] = src[j * L + tx];
+        for (index_t col = OW / 4 * 4; col < OW; ++col) dst[col] = src[(col & 3) * L + (col >> 2)];
       }
-      // A^T (M A)
-      y00[t] = s[0][0] + s[1][0] + s[2][0] + b, y01[t] = s[0][1] + s[1][1] + s[2][1] + b;
-      y10[t] = s[1][0] - s[2][0] - s[3][0] + b, y11[t] = s[1][1] - s[2][1] - s[3][1] + b;
-    }
-    T* yo = y + o * OH * OW;
-    for (index_t r = 0; r < OH; ++r) {
-      const T* ev = ((r & 1) ? y10 : y00) + (r >> 1) * TW;
-      const T* od = ((r & 1) ? y11 : y01) + (r >> 1) * TW;
-      T* dst = yo + r * OW;
-      for (index_t tx = 0; tx < OW / 2; ++tx) dst[2 * tx] = ev[tx], dst[2 * tx + 1] = od[tx];
-      if (OW & 1) dst[OW - 1] = ev[TW - 1];
     }
   }
 }
 
-/// Z[xi][o][t0 + t] = (A dY A^T)[xi] for each 2x2 block dY of one image's
-/// dy (OC, OH, OW), zero past the edges. The blocks' four entries are first
-/// gathered into four arrays of `work`, so that the transform is one vector
-/// loop over the P tiles.
+/// Z[xi][o][t] = (A dY A^T)[xi] for each 4x4 block dY of nb images' dy (nb,
+/// OC, OH, OW), zero past the edges; Z[xi] is (OC, L), L = nb P. The blocks'
+/// 16 entries are first gathered into 16 arrays of `work`, L apart, so that
+/// the transform is one vector loop over the L tiles.
 template <class T>
-void transform_output_grad(const T* dy, index_t OC, index_t OH, index_t OW, index_t TH, index_t TW, T* Z,
-                           index_t ldz, index_t t0, T* work) {
-  const index_t P = TH * TW, plane = OC * ldz;
-  T *g00 = work, *g01 = work + P, *g10 = work + 2 * P, *g11 = work + 3 * P;
+void transform_output_grad(const T* dy, index_t nb, index_t OC, index_t OH, index_t OW, index_t TH, index_t TW,
+                           T* Z, T* work) {
+  const index_t P = TH * TW, L = nb * P, plane = OC * L;
   for (index_t o = 0; o < OC; ++o) {
-    const T* src = dy + o * OH * OW;
-    for (index_t r = 0; r < 2 * TH; ++r) {
-      T* ev = ((r & 1) ? g10 : g00) + (r >> 1) * TW;
-      T* od = ((r & 1) ? g11 : g01) + (r >> 1) * TW;
-      if (r >= OH) {
-        std::fill(ev, ev + TW, T(0)), std::fill(od, od + TW, T(0));
-        continue;
+    for (index_t b = 0; b < nb; ++b) {
+      const T* src = dy + (b * OC + o) * OH * OW;
+      for (index_t r = 0; r < 4 * TH; ++r) {
+        T* dst = work + 4 * (r & 3) * L + b * P + (r >> 2) * TW;  // entries (r & 3, j) of tile row r >> 2
+        if (r >= OH) {
+          for (index_t j = 0; j < 4; ++j) std::fill(dst + j * L, dst + j * L + TW, T(0));
+          continue;
+        }
+        const T* s = src + r * OW;
+        for (index_t tx = 0; tx < OW / 4; ++tx)
+          for (index_t j = 0; j < 4; ++j) dst[j * L + tx] = s[4 * tx + j];
+        for (index_t col = OW / 4 * 4; col < 4 * TW; ++col)
+          dst[(col & 3) * L + (col >> 2)] = col < OW ? s[col] : T(0);
       }
-      const T* s = src + r * OW;
-      for (index_t tx = 0; tx < OW / 2; ++tx) ev[tx] = s[2 * tx], od[tx] = s[2 * tx + 1];
-      if (OW & 1) ev[TW - 1] = s[OW - 1], od[TW - 1] = T(0);
     }
-    T* z = Z + o * ldz + t0;
+    T* z = Z + o * L;
 #pragma omp simd
-    for (index_t t = 0; t < P; ++t) {
-      // A g: rows (g0, g0 + g1, g0 - g1, -g1), then the same on columns
-      const T p0 = g00[t], p1 = g01[t], q0 = g10[t], q1 = g11[t];
-      const T r[4][2] = {{p0, p1}, {p0 + q0, p1 + q1}, {p0 - q0, p1 - q1}, {-q0, -q1}};
-      for (int i = 0; i < 4; ++i) {
-        T* zi = z + 4 * i * plane + t;
-        zi[0] = r[i][0];
-        zi[plane] = r[i][0] + r[i][1];
-        zi[2 * plane] = r[i][0] - r[i][1];
-        zi[3 * plane] = -r[i][1];
-      }
+    for (index_t t = 0; t < L; ++t) {
+      // A dY, column by column: cj = A dY_.j
+      const T* g = work + t;
+      const Six<T> c0 = output_grad_1d(g[0], g[4 * L], g[8 * L], g[12 * L]),
+                   c1 = output_grad_1d(g[L], g[5 * L], g[9 * L], g[13 * L]),
+                   c2 = output_grad_1d(g[2 * L], g[6 * L], g[10 * L], g[14 * L]),
+                   c3 = output_grad_1d(g[3 * L], g[7 * L], g[11 * L], g[15 * L]);
+      // (A dY) A^T, row by row
+      T* zt = z + t;
+      store6(output_grad_1d(c0.x0, c1.x0, c2.x0, c3.x0), zt, plane);
+      store6(output_grad_1d(c0.x1, c1.x1, c2.x1, c3.x1), zt + 6 * plane, plane);
+      store6(output_grad_1d(c0.x2, c1.x2, c2.x2, c3.x2), zt + 12 * plane, plane);
+      store6(output_grad_1d(c0.x3, c1.x3, c2.x3, c3.x3), zt + 18 * plane, plane);
+      store6(output_grad_1d(c0.x4, c1.x4, c2.x4, c3.x4), zt + 24 * plane, plane);
+      store6(output_grad_1d(c0.x5, c1.x5, c2.x5, c3.x5), zt + 30 * plane, plane);
     }
   }
 }
@@ -367,18 +490,19 @@ void accumulate_weight_grad(const T* dU, index_t OC, index_t C, T* dweight) {
 #pragma omp parallel for schedule(static)
   for (index_t o = 0; o < OC; ++o)
     for (index_t c = 0; c < C; ++c) {
-      T h[4][3];  // dU G, per row: columns 0 + (1 + 2)/2, (1 - 2)/2, (1 + 2)/2 + 3
-      for (int i = 0; i < 4; ++i) {
-        const T* u = dU + 4 * i * plane + o * C + c;
-        h[i][0] = u[0] + T(0.5) * (u[plane] + u[2 * plane]);
-        h[i][1] = T(0.5) * (u[plane] - u[2 * plane]);
-        h[i][2] = T(0.5) * (u[plane] + u[2 * plane]) + u[3 * plane];
+      T h[3][6];  // dU G, column by column: h[j][i] = (dU G)[i][j]
+      for (int i = 0; i < 6; ++i) {
+        const T* u = dU + 6 * i * plane + o * C + c;
+        const T v[6] = {u[0], u[plane], u[2 * plane], u[3 * plane], u[4 * plane], u[5 * plane]};
+        T r[3];
+        weight_grad_1d(v, r);
+        for (int j = 0; j < 3; ++j) h[j][i] = r[j];
       }
       T* g = dweight + (o * C + c) * 9;
       for (int j = 0; j < 3; ++j) {  // G^T (dU G)
-        g[0 * 3 + j] += h[0][j] + T(0.5) * (h[1][j] + h[2][j]);
-        g[1 * 3 + j] += T(0.5) * (h[1][j] - h[2][j]);
-        g[2 * 3 + j] += T(0.5) * (h[1][j] + h[2][j]) + h[3][j];
+        T r[3];
+        weight_grad_1d(h[j], r);
+        for (int i = 0; i < 3; ++i) g[i * 3 + j] += r[i];
       }
     }
 }
@@ -404,7 +528,7 @@ void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradW
   for (index_t blk = 0; blk < k.blocks; ++blk) {
     const int t = thread_index();
     const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
-    f(n0, nb, nb * k.P, ws.v.data() + t * 16 * C * k.Tpad, ws.m.data() + t * 16 * OC * k.Tmax,
+    f(n0, nb, nb * k.P, ws.v.data() + t * kPositions * C * k.Tpad, ws.m.data() + t * kPositions * OC * k.Tmax,
       ws.work.data() + t * k.work_len);
   }
 }
@@ -434,9 +558,9 @@ void packed_product(index_t m, index_t n, index_t k, const T* A, const T* B, T* 
 }
 
 /// out (N, OC, OH, OW) = the 3x3 convolution of in (N, C, H, W), padding
-/// `pad`, with transformed weights U (16, OC, C) from transform_weights(...,
+/// `pad`, with transformed weights U (36, OC, C) from transform_weights(...,
 /// packed_products<T>(), U), plus bias (OC,) or null. OpenMP over blocks of
-/// images; each block's 16 products on one thread.
+/// images; each block's 36 products on one thread.
 template <class T>
 void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t pad, const T* U, index_t OC,
               const T* bias, T* out, WinogradWorkspace<T>& ws) {
@@ -445,19 +569,17 @@ void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t p
   const bool packed = packed_products<T>();
   const index_t uplane = weight_plane(OC, C, packed);
   for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* work) {
-    for (index_t b = 0; b < nb; ++b)
-      transform_input(in + (n0 + b) * C * H * W, C, H, W, pad, k.TH, k.TW, V, L, b * k.P, work, packed);
+    transform_input(in + n0 * C * H * W, nb, C, H, W, pad, k.TH, k.TW, k.Tmax, V, work, packed);
     // M[xi] (OC, L) = U[xi] (OC, C) V[xi] (C, L)
     if (packed) {
       zero_panel_tails(V, C, L);
-      for (index_t xi = 0; xi < 16; ++xi)
+      for (index_t xi = 0; xi < kPositions; ++xi)
         packed_product(OC, L, C, U + xi * uplane, V + xi * C * padded_tiles(L), M + xi * OC * L);
     } else {
-      for (index_t xi = 0; xi < 16; ++xi)
+      for (index_t xi = 0; xi < kPositions; ++xi)
         product(OC, L, C, U + xi * OC * C, V + xi * C * L, false, M + xi * OC * L, false);
     }
-    for (index_t b = 0; b < nb; ++b)
-      transform_output(M, L, OC, b * k.P, k.TH, k.TW, bias, out + (n0 + b) * OC * OH * OW, OH, OW, work);
+    transform_output(M, nb, OC, k.TH, k.TW, bias, out + n0 * OC * OH * OW, OH, OW, work);
   });
 }
 
@@ -474,7 +596,7 @@ void conv2d_winograd_forward(const Tensor<T>& x, const Tensor<T>& weight, const 
   require<ShapeError>(!bias || bias->shape() == Shape{OC}, "conv2d_winograd: bias must be (", OC, ",)");
   y.resize_for_overwrite({N, OC, OH, OW});
   const bool packed = detail::winograd::packed_products<T>();
-  ws.u.resize({16, detail::winograd::weight_plane(OC, C, packed)});
+  ws.u.resize({detail::winograd::kPositions, detail::winograd::weight_plane(OC, C, packed)});
   detail::winograd::transform_weights(weight.data(), OC, C, false, packed, ws.u.data());
   detail::winograd::convolve(x.data(), N, C, H, W, padding, ws.u.data(), OC, bias ? bias->data() : nullptr,
                              y.data(), ws);
@@ -496,7 +618,7 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   // forward: y = conv(x, g, p)  =>  dx = conv(dy, rot180(g)^T, 2 - p)
   dx.resize_for_overwrite(x.shape());
   const bool packed = wg::packed_products<T>();
-  ws.u.resize({16, wg::weight_plane(C, OC, packed)});
+  ws.u.resize({wg::kPositions, wg::weight_plane(C, OC, packed)});
   wg::transform_weights(weight.data(), OC, C, true, packed, ws.u.data());
   wg::convolve(dy.data(), N, OC, OH, OW, 2 - padding, ws.u.data(), C, static_cast<const T*>(nullptr), dx.data(),
                ws);
@@ -504,22 +626,20 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   // forward: Y = A^T (U .* V) A, U = G g G^T  =>  dU = sum_t (A dY A^T) .* V, dg = G^T dU G
   const wg::Blocks k = wg::plan(N, C, OC, OH, OW, ws);
   const int threads = max_threads();
-  ws.du.resize({threads, 16 * OC * C});
+  const index_t du_len = wg::kPositions * OC * C;
+  ws.du.resize({threads, du_len});
   ws.du.zero();
   // Z is thread t's product buffer
   wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
-    for (index_t b = 0; b < nb; ++b) {
-      wg::transform_input(x.data() + (n0 + b) * C * H * W, C, H, W, padding, k.TH, k.TW, V, L, b * k.P, work,
-                          false);
-      wg::transform_output_grad(dy.data() + (n0 + b) * OC * OH * OW, OC, OH, OW, k.TH, k.TW, Z, L, b * k.P, work);
-    }
+    wg::transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
+    wg::transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
     // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
-    T* dU = ws.du.data() + thread_index() * 16 * OC * C;
-    for (index_t xi = 0; xi < 16; ++xi)
+    T* dU = ws.du.data() + thread_index() * du_len;
+    for (index_t xi = 0; xi < wg::kPositions; ++xi)
       wg::product(OC, C, L, Z + xi * OC * L, V + xi * C * L, true, dU + xi * OC * C, true);
   });
-  VectorMap<T> du_sum(ws.du.data(), 16 * OC * C);
-  for (int t = 1; t < threads; ++t) du_sum += ConstVectorMap<T>(ws.du.data() + t * 16 * OC * C, 16 * OC * C);
+  VectorMap<T> du_sum(ws.du.data(), du_len);
+  for (int t = 1; t < threads; ++t) du_sum += ConstVectorMap<T>(ws.du.data() + t * du_len, du_len);
   wg::accumulate_weight_grad(ws.du.data(), OC, C, dweight.data());
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)
