@@ -22,10 +22,12 @@ namespace {
 struct Geometry { long n, c, h, w, oc, p; };
 
 // Forward and backward of the Winograd path and of the direct loops on one
-// geometry: to 1e-12 in double, to float rounding in float.
+// geometry: to 1e-12 in double, to float rounding in float. F(4x4, 3x3)
+// amplifies the rounding of its products (A^T has entries up to 8): on 300
+// input channels the forward is off by about 8e-6 of the largest output.
 template <class T = double>
 void check_against_naive(const Geometry& g) {
-  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+  const double tol = std::is_same_v<T, float> ? 3e-5 : 1e-12;
   INFO("x (" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "), oc=" << g.oc << " p=" << g.p);
   const Tensor<T> x = randn<T>({g.n, g.c, g.h, g.w}, 21);
   const Tensor<T> w = randn<T>({g.oc, g.c, 3, 3}, 22);

@@ -19,9 +19,9 @@
 ///         [0  4  0 -5  0  1]        [  0     0     1  ]
 ///
 /// The identity is exact in real arithmetic. In float the entries up to 8 and
-/// the thirds of G cost accuracy: about 1e-5 of the largest output on deep
-/// layers, some ten times the error of F(2x2, 3x3), and the usual trade of
-/// cuDNN and NNPACK for the 1.8 times fewer products.
+/// the sixths of G cost accuracy: up to about 1e-5 of the largest output on
+/// deep layers, some ten times the error of F(2x2, 3x3), for 1.78 times fewer
+/// products (the trade that cuDNN and NNPACK make too).
 ///
 /// Backward, exactly the gradient of the convolution:
 /// - dx is the convolution of dy with the weights flipped and transposed,
