@@ -1,5 +1,6 @@
-// The AVX2 float product of the convolutions against a product summed in
-// double, over shapes that cross every blocking edge and every operand layout.
+// The float product of the convolutions (the AVX2 kernel, and the wide
+// AVX-512 one where the CPU has it) against a product summed in double, over
+// shapes that cross every blocking edge and every operand layout.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -58,6 +59,22 @@ double product_error(index_t M, index_t N, index_t K, bool ta, bool tb, bool acc
   return worst / scale;
 }
 
+// The kernels this CPU can run: false for the AVX2 one, true for the wide
+// AVX-512 one. with_kernel sets the choice for f and restores it.
+std::vector<bool> kernels() {
+  if (supcon::detail::gemm::cpu_has_avx512f()) return {false, true};
+  WARN("this CPU has no AVX-512F: only the AVX2 kernel is checked");
+  return {false};
+}
+template <class F>
+void with_kernel(bool wide, const F& f) {
+  bool& setting = supcon::detail::gemm::wide_kernel();
+  const bool saved = setting;
+  setting = wide;
+  f();
+  setting = saved;
+}
+
 }  // namespace
 
 TEST_CASE("The float product equals the exact product for every operand layout and blocking edge") {
@@ -67,18 +84,22 @@ TEST_CASE("The float product equals the exact product for every operand layout a
     return;
   }
   // M around the 6-row tile and the 120-row block, N around the 16-column tile
-  // and the 3,072-column block, K across the 256-deep slice; K = 0 assigns zeros.
+  // (and pairs of them for the wide kernel, read in place or packed) and the
+  // 3,072-column block, K across the 256-deep slice; K = 0 assigns zeros.
   const index_t shapes[][3] = {{1, 1, 1},     {3, 5, 7},      {6, 16, 16},   {7, 17, 17},   {5, 15, 3},
                                {16, 784, 144}, {9, 47, 0},     {121, 50, 300}, {64, 96, 513}, {7, 3900, 9},
-                               {144, 200, 16}, {13, 3089, 40}};
-  for (const auto& s : shapes)
-    for (int layout = 0; layout < 4; ++layout)
-      for (bool accumulate : {false, true}) {
-        const double err = product_error(s[0], s[1], s[2], layout & 1, layout & 2, accumulate, rng);
-        INFO("M " << s[0] << " N " << s[1] << " K " << s[2] << " layout " << layout << " accumulate "
-                  << accumulate);
-        CHECK(err < 1e-6);
-      }
+                               {144, 200, 16}, {13, 3089, 40}, {12, 40, 33},  {6, 48, 5},    {11, 65, 70}};
+  for (bool wide : kernels())
+    with_kernel(wide, [&] {
+      for (const auto& s : shapes)
+        for (int layout = 0; layout < 4; ++layout)
+          for (bool accumulate : {false, true}) {
+            const double err = product_error(s[0], s[1], s[2], layout & 1, layout & 2, accumulate, rng);
+            INFO("M " << s[0] << " N " << s[1] << " K " << s[2] << " layout " << layout << " accumulate "
+                      << accumulate << " wide " << wide);
+            CHECK(err < 1e-6);
+          }
+    });
 }
 
 TEST_CASE("The product kernel declines double, leaving the output untouched") {
@@ -96,40 +117,41 @@ TEST_CASE("The product of operands written in the kernel's panels equals the exa
   supcon::Rng rng(6);
   // ragged panels (M, N not multiples of 6, 16), past one 120-row block and one 256-deep slice
   const index_t shapes[][3] = {{1, 1, 1}, {6, 16, 16}, {7, 17, 9}, {13, 50, 300}, {130, 40, 64}, {64, 256, 513}};
-  for (const auto& s : shapes) {
-    const index_t M = s[0], N = s[1], K = s[2];
-    INFO("M " << M << " N " << N << " K " << K);
-    const Operand a = random_operand(M, K, false, rng), b = random_operand(K, N, false, rng);
-    std::vector<float> ap(static_cast<std::size_t>(supcon::gemm_packed_a_len(M, K)), 0.f);
-    std::vector<float> bp(static_cast<std::size_t>(supcon::gemm_packed_b_len(K, N)), 0.f);
-    for (index_t i = 0; i < M; ++i)
+  for (bool wide : kernels())
+    for (const auto& s : shapes) {
+      const index_t M = s[0], N = s[1], K = s[2];
+      INFO("M " << M << " N " << N << " K " << K << " wide " << wide);
+      const Operand a = random_operand(M, K, false, rng), b = random_operand(K, N, false, rng);
+      std::vector<float> ap(static_cast<std::size_t>(supcon::gemm_packed_a_len(M, K)), 0.f);
+      std::vector<float> bp(static_cast<std::size_t>(supcon::gemm_packed_b_len(K, N)), 0.f);
+      for (index_t i = 0; i < M; ++i)
+        for (index_t k = 0; k < K; ++k)
+          ap[static_cast<std::size_t>(supcon::gemm_packed_a_index(i, k, K))] =
+              a.data[static_cast<std::size_t>(i * K + k)];
       for (index_t k = 0; k < K; ++k)
-        ap[static_cast<std::size_t>(supcon::gemm_packed_a_index(i, k, K))] =
-            a.data[static_cast<std::size_t>(i * K + k)];
-    for (index_t k = 0; k < K; ++k)
-      for (index_t j = 0; j < N; ++j)
-        bp[static_cast<std::size_t>(supcon::gemm_packed_b_index(k, j, K))] =
-            b.data[static_cast<std::size_t>(k * N + j)];
-    const index_t ldc = N + 3;  // the columns past N must stay untouched
-    std::vector<float> c(static_cast<std::size_t>(M * ldc), 9.f);
-    supcon::gemm_packed(M, N, K, ap.data(), bp.data(), c.data(), ldc, false);
-    double worst = 0, scale = 1e-30;
-    for (index_t i = 0; i < M; ++i)
-      for (index_t j = 0; j < ldc; ++j) {
-        const float got = c[static_cast<std::size_t>(i * ldc + j)];
-        if (j >= N) {
-          CHECK(got == 9.f);
-          continue;
+        for (index_t j = 0; j < N; ++j)
+          bp[static_cast<std::size_t>(supcon::gemm_packed_b_index(k, j, K))] =
+              b.data[static_cast<std::size_t>(k * N + j)];
+      const index_t ldc = N + 3;  // the columns past N must stay untouched
+      std::vector<float> c(static_cast<std::size_t>(M * ldc), 9.f);
+      with_kernel(wide, [&] { supcon::gemm_packed(M, N, K, ap.data(), bp.data(), c.data(), ldc, false); });
+      double worst = 0, scale = 1e-30;
+      for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < ldc; ++j) {
+          const float got = c[static_cast<std::size_t>(i * ldc + j)];
+          if (j >= N) {
+            CHECK(got == 9.f);
+            continue;
+          }
+          double exact = 0, size = 0;
+          for (index_t k = 0; k < K; ++k) {
+            const double t = static_cast<double>(a.data[static_cast<std::size_t>(i * K + k)]) *
+                             b.data[static_cast<std::size_t>(k * N + j)];
+            exact += t, size += std::abs(t);
+          }
+          worst = std::max(worst, std::abs(got - exact));
+          scale = std::max(scale, size);
         }
-        double exact = 0, size = 0;
-        for (index_t k = 0; k < K; ++k) {
-          const double t = static_cast<double>(a.data[static_cast<std::size_t>(i * K + k)]) *
-                           b.data[static_cast<std::size_t>(k * N + j)];
-          exact += t, size += std::abs(t);
-        }
-        worst = std::max(worst, std::abs(got - exact));
-        scale = std::max(scale, size);
-      }
-    CHECK(worst / scale < 1e-6);
-  }
+      CHECK(worst / scale < 1e-6);
+    }
 }

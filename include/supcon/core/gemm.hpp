@@ -20,16 +20,20 @@
 /// The micro-kernel keeps its 6 x 16 tile of C in twelve 8-float registers
 /// and, per step of k, loads two vectors of the B panel, broadcasts six
 /// entries of the A panel and issues twelve fused multiply-adds (with the two
-/// B vectors and the broadcast, 15 of the 16 AVX2 registers). Operands are
-/// packed into panels (see sgemm_blocked for when one is read in place); the
-/// B panel (KC x NR floats, 16 KiB) stays in the L1 cache while the A panels
-/// stream from L2. Rows or columns beyond the edge are packed as zeros and the
-/// tile is written back through a small buffer, so any M, N, K work.
+/// B vectors and the broadcast, 15 of the 16 AVX2 registers). On CPUs with
+/// AVX-512 a wide kernel takes two B panels side by side instead: a 6 x 32
+/// tile in twelve 16-float registers, twice the work per instruction on the
+/// same panel layouts. Operands are packed into panels (see sgemm_blocked for
+/// when one is read in place); the B panels (KC x NR floats, 16 KiB each) stay
+/// in the L1 cache while the A panels stream from L2. Rows or columns beyond
+/// the edge are packed as zeros and the tile is written back through a small
+/// buffer, so any M, N, K work.
 ///
 /// `gemm_fast` returns false (and does nothing) for double, on CPUs without
 /// AVX2 and FMA, on compilers other than GCC and Clang for x86-64, and under
 /// SUPCON_GEMM=eigen (see use_kernel); callers then use Eigen's product.
-/// Either way the result is deterministic.
+/// SUPCON_GEMM=avx2 keeps the 6 x 16 kernel on an AVX-512 CPU. Either way the
+/// result is deterministic.
 
 #include <algorithm>
 #include <cstdint>
@@ -254,12 +258,87 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
     }
 }
 
+/// The wide micro-tile for CPUs with AVX-512: C[0:m, 0:n] (+)= A[0:m, 0:kc]
+/// B[0:kc, 0:n], m <= MR, n <= 2 NR, from two B panels side by side (b0 for
+/// columns 0..15, b1 for 16..31, same bks). Twelve 16-float accumulators, so
+/// each step of k issues twelve fused multiply-adds of twice the width of
+/// `kernel`'s, on the same panel layouts. A and C as in `kernel`.
+__attribute__((target("avx512f"))) inline void kernel_wide(index_t kc, const float* a, index_t ars, index_t acs,
+                                                           const float* b0, const float* b1, index_t bks, float* c,
+                                                           index_t rsc, index_t csc, index_t m, index_t n,
+                                                           bool accumulate) {
+  const float* ai[MR];  // rows past m repeat the last row: read in bounds, never stored
+  for (index_t i = 0; i < MR; ++i) ai[i] = a + std::min<index_t>(i, m - 1) * ars;
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (index_t k = 0, ka = 0, kb = 0; k < kc; ++k, ka += acs, kb += bks) {
+    _mm_prefetch(reinterpret_cast<const char*>(b0 + kb + 8 * bks), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b1 + kb + 8 * bks), _MM_HINT_T0);
+    const __m512 x0 = _mm512_loadu_ps(b0 + kb), x1 = _mm512_loadu_ps(b1 + kb);
+    __m512 r = _mm512_set1_ps(ai[0][ka]);
+    c00 = _mm512_fmadd_ps(r, x0, c00);
+    c01 = _mm512_fmadd_ps(r, x1, c01);
+    r = _mm512_set1_ps(ai[1][ka]);
+    c10 = _mm512_fmadd_ps(r, x0, c10);
+    c11 = _mm512_fmadd_ps(r, x1, c11);
+    r = _mm512_set1_ps(ai[2][ka]);
+    c20 = _mm512_fmadd_ps(r, x0, c20);
+    c21 = _mm512_fmadd_ps(r, x1, c21);
+    r = _mm512_set1_ps(ai[3][ka]);
+    c30 = _mm512_fmadd_ps(r, x0, c30);
+    c31 = _mm512_fmadd_ps(r, x1, c31);
+    r = _mm512_set1_ps(ai[4][ka]);
+    c40 = _mm512_fmadd_ps(r, x0, c40);
+    c41 = _mm512_fmadd_ps(r, x1, c41);
+    r = _mm512_set1_ps(ai[5][ka]);
+    c50 = _mm512_fmadd_ps(r, x0, c50);
+    c51 = _mm512_fmadd_ps(r, x1, c51);
+  }
+  const __m512 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (m == MR && n == 2 * NR && csc == 1) {
+    for (index_t i = 0; i < MR; ++i) {
+      float* ci = c + i * rsc;
+      for (int v = 0; v < 2; ++v) {
+        const __m512 r = accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci + NR * v), rows[i][v]) : rows[i][v];
+        _mm512_storeu_ps(ci + NR * v, r);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[MR * 2 * NR];
+  for (index_t i = 0; i < MR; ++i)
+    for (int v = 0; v < 2; ++v) _mm512_store_ps(tile + i * 2 * NR + NR * v, rows[i][v]);
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      float& cij = c[i * rsc + j * csc];
+      cij = accumulate ? cij + tile[i * 2 * NR + j] : tile[i * 2 * NR + j];
+    }
+}
+
 inline bool cpu_has_avx2_fma() {
   static const bool ok = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
   return ok;
+}
+
+/// Whether the products take kernel_wide where two B panels are side by
+/// side: on CPUs with AVX-512F, unless SUPCON_GEMM=avx2 in the environment.
+/// A reference, so that the tests can compare both kernels on one machine.
+inline bool cpu_has_avx512f() {
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return ok;
+}
+inline bool& wide_kernel() {
+  static bool on = [] {
+    const char* env = std::getenv("SUPCON_GEMM");
+    return cpu_has_avx512f() && !(env && std::strcmp(env, "avx2") == 0);
+  }();
+  return on;
 }
 
 /// The blocked product with C(i, j) = C[i * rsc + j * csc]. Operands are
@@ -275,7 +354,7 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
                           const float* B, index_t rsb, index_t csb, float* C, index_t rsc, index_t csc,
                           bool accumulate) {
   Buffers& buf = buffers();
-  const bool a_in_place = csa == 1 && N < 64, b_in_place = csb == 1 && M <= 2 * MR;
+  const bool a_in_place = csa == 1 && N < 64, b_in_place = csb == 1 && M <= 2 * MR, wide = wide_kernel();
   for (index_t jc = 0; jc < N; jc += NC) {
     const index_t nc = std::min(NC, N - jc);
     const index_t full = b_in_place ? (nc / NR) * NR : 0;  // columns read in place
@@ -293,17 +372,23 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
           ap = Buffers::aligned(buf.a, ((mc + MR - 1) / MR) * MR * kc);
           pack_a(asrc, rsa, csa, mc, kc, ap);
         }
-        for (index_t jr = 0; jr < nc; jr += NR) {
-          const float* bpanel = jr < full ? bsrc + jr : bp + (jr - full) * kc;
+        const auto panel = [&](index_t jr) { return jr < full ? bsrc + jr : bp + (jr - full) * kc; };
+        for (index_t jr = 0; jr < nc;) {
           const index_t bks = jr < full ? rsb : NR;
+          // two panels of the same kind (both read in place or both packed) for the wide kernel
+          const bool two = wide && jr + NR < nc && (jr >= full || jr + 2 * NR <= full);
+          const index_t width = two ? 2 * NR : NR, n = std::min(width, nc - jr);
           for (index_t ir = 0; ir < mc; ir += MR) {
             float* ctile = C + (ic + ir) * rsc + (jc + jr) * csc;
-            const index_t m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
-            if (a_in_place)
-              kernel(kc, asrc + ir * rsa, rsa, 1, bpanel, bks, ctile, rsc, csc, m, n, acc);
+            const index_t m = std::min(MR, mc - ir);
+            const float* a = a_in_place ? asrc + ir * rsa : ap + ir * kc;
+            const index_t ars = a_in_place ? rsa : 1, acs = a_in_place ? 1 : MR;
+            if (two)
+              kernel_wide(kc, a, ars, acs, panel(jr), panel(jr + NR), bks, ctile, rsc, csc, m, n, acc);
             else
-              kernel(kc, ap + ir * kc, 1, MR, bpanel, bks, ctile, rsc, csc, m, n, acc);
+              kernel(kc, a, ars, acs, panel(jr), bks, ctile, rsc, csc, m, n, acc);
           }
+          jr += width;
         }
       }
     }
@@ -316,6 +401,7 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
 /// operands in that layout once and multiply them many times.
 inline void sgemm_packed(index_t M, index_t N, index_t K, const float* Ap, const float* Bp, float* C, index_t ldc,
                          bool accumulate) {
+  const bool wide = wide_kernel();
   for (index_t jc = 0; jc < N; jc += NC) {
     const index_t nc = std::min(NC, N - jc);
     for (index_t pc = 0; pc < K; pc += KC) {
@@ -323,11 +409,19 @@ inline void sgemm_packed(index_t M, index_t N, index_t K, const float* Ap, const
       const bool acc = accumulate || pc > 0;
       for (index_t ic = 0; ic < M; ic += MC) {
         const index_t mc = std::min(MC, M - ic);
-        for (index_t jr = jc; jr < jc + nc; jr += NR) {
+        for (index_t jr = jc; jr < jc + nc;) {
           const float* bpanel = Bp + jr * K + pc * NR;  // panel jr / NR starts at (jr / NR) NR K
-          for (index_t ir = ic; ir < ic + mc; ir += MR)
-            kernel(kc, Ap + ir * K + pc * MR, 1, MR, bpanel, NR, C + ir * ldc + jr, ldc, 1,
-                   std::min(MR, M - ir), std::min(NR, jc + nc - jr), acc);
+          const bool two = wide && jr + NR < jc + nc;
+          const index_t width = two ? 2 * NR : NR, n = std::min(width, jc + nc - jr);
+          for (index_t ir = ic; ir < ic + mc; ir += MR) {
+            const float* a = Ap + ir * K + pc * MR;
+            if (two)
+              kernel_wide(kc, a, 1, MR, bpanel, bpanel + NR * K, NR, C + ir * ldc + jr, ldc, 1,
+                          std::min(MR, M - ir), n, acc);
+            else
+              kernel(kc, a, 1, MR, bpanel, NR, C + ir * ldc + jr, ldc, 1, std::min(MR, M - ir), n, acc);
+          }
+          jr += width;
         }
       }
     }
@@ -335,6 +429,11 @@ inline void sgemm_packed(index_t M, index_t N, index_t K, const float* Ap, const
 }
 #else
 inline bool cpu_has_avx2_fma() { return false; }
+inline bool cpu_has_avx512f() { return false; }
+inline bool& wide_kernel() {
+  static bool on = false;
+  return on;
+}
 #endif
 
 /// The product; requires cpu_has_avx2_fma(). When B is column-major (a
