@@ -4,6 +4,11 @@
 #include <supcon/core/memory.hpp>
 #include <supcon/core/tensor.hpp>
 
+#include <algorithm>
+#include <vector>
+
+#include "layers_test_util.hpp"
+
 using supcon::index_t;
 using supcon::Shape;
 using supcon::Tensor;
@@ -101,6 +106,30 @@ TEST_CASE("cast converts every element") {
 #endif
 #endif
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33) && !defined(__SANITIZE_ADDRESS__) && !defined(SUPCON_TEST_MALLOC_REPLACED)
+TEST_CASE("parallel_ranges covers every index exactly once, whatever the size and the threads") {
+  for (int threads : {1, 2, 3})
+    layers_test::with_threads(threads, [] {
+      for (std::int64_t n : {std::int64_t(0), std::int64_t(1), std::int64_t(1000), std::int64_t(3 << 15) + 7}) {
+        std::vector<int> hits(static_cast<std::size_t>(n), 0);
+        supcon::parallel_ranges(n, [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t i = b; i < e; ++i) ++hits[static_cast<std::size_t>(i)];
+        });
+        CHECK(std::count(hits.begin(), hits.end(), 1) == n);
+      }
+    });
+}
+
+TEST_CASE("copy_parallel copies shape and values, over a larger or smaller destination") {
+  supcon::Tensor<float> src({3, 40000});
+  for (supcon::index_t i = 0; i < src.size(); ++i) src.data()[i] = static_cast<float>(i % 977) - 400.f;
+  supcon::Tensor<float> bigger({7, 50000}, 1.f), smaller({2}, 1.f);
+  for (supcon::Tensor<float>* dst : {&bigger, &smaller}) {
+    supcon::copy_parallel(src, *dst);
+    CHECK(dst->shape() == src.shape());
+    CHECK(dst->vec() == src.vec());
+  }
+}
+
 TEST_CASE("keep_freed_memory serves a 24 MiB block from the heap, not from a fresh mapping") {
   REQUIRE(supcon::keep_freed_memory());
   // by default a block this size is mmap'ed and unmapped again on free

@@ -137,6 +137,26 @@ TEST_CASE("ReLU passes dy where the input was positive and zero elsewhere, 0 inc
   CHECK(dx.vec() == Eigen::Vector4d(0, 0, 7, 7));
 }
 
+TEST_CASE("ReLU on tensors large enough to be split over threads equals its definition everywhere") {
+  // 100,003 elements: past parallel_ranges' grain, so one, two and three
+  // threads each cut it into a different number of uneven ranges
+  const Tensor<double> x = randn({100003}, 8), dy = randn({100003}, 9);
+  for (int threads : {1, 2, 3})
+    layers_test::with_threads(threads, [&] {
+      Tensor<double> y, dx;
+      ops::relu_forward(x, y);
+      ops::relu_backward(dy, y, dx);
+      REQUIRE(y.size() == x.size());
+      REQUIRE(dx.size() == x.size());
+      supcon::index_t wrong = 0;
+      for (supcon::index_t i = 0; i < x.size(); ++i) {
+        const double xi = x.data()[i];
+        wrong += y.data()[i] != std::max(xi, 0.0) || dx.data()[i] != (xi > 0 ? dy.data()[i] : 0.0);
+      }
+      CHECK(wrong == 0);
+    });
+}
+
 TEST_CASE("Linear backward adds into dweight and dbias but assigns dx") {
   const Tensor<double> x = randn({2, 3}, 4), w = randn({4, 3}, 5), dy = randn({2, 4}, 6);
   Tensor<double> dx({2, 3}, 100.0), dw({4, 3}, 1.0), db({4}, 1.0);

@@ -7,6 +7,9 @@
 #define SUPCON_VERSION_PATCH 0
 #define SUPCON_VERSION_STRING "0.1.0"
 
+#include <algorithm>
+#include <cstdint>
+
 #if defined(_OPENMP)
 /// Defined to 1 when the translation unit is compiled with OpenMP.
 #define SUPCON_HAS_OPENMP 1
@@ -29,6 +32,20 @@ inline int max_threads() {
 #else
   return 1;
 #endif
+}
+
+/// Calls f(begin, end) on consecutive ranges that cover [0, n): one range
+/// per OpenMP thread when n reaches `grain` per thread, else one range on the
+/// calling thread. For element-wise passes over large tensors, which would
+/// otherwise leave the other threads waiting.
+template <class F>
+void parallel_ranges(std::int64_t n, const F& f, std::int64_t grain = 1 << 15) {
+  const std::int64_t threads = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), n / grain));
+  if (threads == 1) return f(std::int64_t(0), n);
+#if SUPCON_HAS_OPENMP
+#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
+#endif
+  for (std::int64_t t = 0; t < threads; ++t) f(n * t / threads, n * (t + 1) / threads);
 }
 
 }  // namespace supcon

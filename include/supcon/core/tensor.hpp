@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "supcon/config.hpp"
 #include "supcon/core/error.hpp"
 
 namespace supcon {
@@ -253,6 +254,16 @@ void check_shape(const Tensor<T>& t, const Shape& expected, const std::string& w
 template <class T>
 void check_finite(const Tensor<T>& t, const std::string& what) {
   require<ValueError>(t.all_finite(), what, ": contains NaN or infinity");
+}
+
+/// dst = src (shape and values), the copy split over the OpenMP threads when
+/// it is large: a layer's copy of its input into its cache, which the other
+/// threads would otherwise wait for.
+template <class T>
+void copy_parallel(const Tensor<T>& src, Tensor<T>& dst) {
+  dst.resize_for_overwrite(src.shape());
+  parallel_ranges(src.size(),
+                  [&](index_t b, index_t e) { std::copy(src.data() + b, src.data() + e, dst.data() + b); });
 }
 
 }  // namespace supcon

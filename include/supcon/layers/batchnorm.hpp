@@ -83,7 +83,7 @@ class BatchNorm : public Module<T> {
     detail::require_input(x, Rank, c_, Rank == 2 ? "(N, " + std::to_string(c_) + ")"
                                                  : "(N, " + std::to_string(c_) + ", H, W)",
                           name());
-    x_ = x;
+    copy_parallel(x, x_);
     cached_ = true;
     cached_training_ = this->training_;
     Tensor<T> y;

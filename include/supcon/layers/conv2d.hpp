@@ -59,7 +59,7 @@ class Conv2d : public Module<T> {
     detail::require_input(x, 4, in_, "(N, " + std::to_string(in_) + ", H, W)", name());
     const index_t OH = ops::window_output_size(x.dim(2), k_, s_, p_, name());
     const index_t OW = ops::window_output_size(x.dim(3), k_, s_, p_, name());
-    x_ = x;
+    copy_parallel(x, x_);
     y_shape_ = {x.dim(0), out_, OH, OW};
     cached_ = true;
     Tensor<T> y;

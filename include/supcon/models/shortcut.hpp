@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "supcon/config.hpp"
 #include "supcon/core/module.hpp"
 #include "supcon/core/rng.hpp"
 #include "supcon/layers/batchnorm.hpp"
@@ -31,7 +32,9 @@ template <class T>
 void add_into(Tensor<T>& y, const Tensor<T>& x) {
   require<ShapeError>(y.shape() == x.shape(), "residual join: shapes ", shape_str(y.shape()),
                       " and ", shape_str(x.shape()), " differ");
-  y.vec() += x.vec();
+  parallel_ranges(y.size(), [&](index_t b, index_t e) {
+    VectorMap<T>(y.data() + b, e - b) += ConstVectorMap<T>(x.data() + b, e - b);
+  });
 }
 
 /// A child module and its state_dict key relative to its parent ("conv1.").

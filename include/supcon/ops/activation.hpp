@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "supcon/config.hpp"
 #include "supcon/core/tensor.hpp"
 
 namespace supcon::ops {
@@ -12,7 +13,9 @@ namespace supcon::ops {
 template <class T>
 void relu_forward(const Tensor<T>& x, Tensor<T>& y) {
   y.resize_for_overwrite(x.shape());
-  y.vec() = x.vec().cwiseMax(T(0));
+  parallel_ranges(x.size(), [&](index_t b, index_t e) {
+    VectorMap<T>(y.data() + b, e - b) = ConstVectorMap<T>(x.data() + b, e - b).cwiseMax(T(0));
+  });
 }
 
 /// Backward from the forward's OUTPUT y (y > 0 exactly where x > 0; the
@@ -24,7 +27,10 @@ void relu_backward(const Tensor<T>& dy, const Tensor<T>& y, Tensor<T>& dx) {
                       ", expected ", shape_str(y.shape()));
   dx.resize_for_overwrite(y.shape());
   // forward: y = max(x, 0)
-  dx.vec() = (y.vec().array() > T(0)).select(dy.vec(), T(0));
+  parallel_ranges(y.size(), [&](index_t b, index_t e) {
+    VectorMap<T>(dx.data() + b, e - b) =
+        (ConstVectorMap<T>(y.data() + b, e - b).array() > T(0)).select(ConstVectorMap<T>(dy.data() + b, e - b), T(0));
+  });
 }
 
 }  // namespace supcon::ops
