@@ -1,4 +1,4 @@
-// The float products of the convolutions, one thread: the AVX2 kernel of
+// The float products of the convolutions, one thread: the kernels of
 // core/gemm.hpp against Eigen's product on the same operands. Shapes are those
 // of a 3x3 convolution of the demo ResNet (width 16, 28x28) and of ResNet-18
 // (CIFAR stem), with images grouped to about 512-800 columns:

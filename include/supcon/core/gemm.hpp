@@ -483,8 +483,9 @@ bool gemm_available() {
 }
 
 /// C (M, N) = A (M, K) B (K, N), or C += A B when `accumulate`, with the
-/// AVX2 kernel above; A(i, k) = A[i * rsa + k * csa], B(k, j) = B[k * rsb + j * csb],
-/// C(i, j) = C[i * ldc + j]. C must not overlap A or B.
+/// kernels above (AVX2, or AVX-512 where the CPU has it); A(i, k) =
+/// A[i * rsa + k * csa], B(k, j) = B[k * rsb + j * csb], C(i, j) =
+/// C[i * ldc + j]. C must not overlap A or B.
 /// Returns false, touching nothing, when the kernel is not to be used
 /// (gemm_available<T>() is false): the caller then computes the same product
 /// another way.

@@ -7,7 +7,7 @@
 ///   unfolded by im2col into a (C*K*K, OH*OW) matrix and the convolution is
 ///   a GEMM with the (OC, C*K*K) weight; images with small feature maps are
 ///   grouped into one wider GEMM; OpenMP over groups of images. In float the
-///   products go through the AVX2 kernel of core/gemm.hpp when the CPU has it
+///   products go through the kernels of core/gemm.hpp when the CPU has AVX2
 ///   (whatever the compiler flags), otherwise through Eigen. 3x3 stride-1
 ///   convolutions with at least 8 channels in and out go through Winograd's
 ///   F(4x4, 3x3) instead (ops/winograd.hpp, 4 times fewer flops).
