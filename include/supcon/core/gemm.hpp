@@ -197,6 +197,17 @@ inline void pack_b(const float* B, index_t rsb, index_t csb, index_t kc, index_t
   }
 }
 
+/// The m x n corner of a micro-tile (row stride ld) written to C(i, j) =
+/// c[i * rsc + j * csc], or added to it: the kernels' path at the edges of C.
+inline void store_edge(const float* tile, index_t ld, float* c, index_t rsc, index_t csc, index_t m, index_t n,
+                       bool accumulate) {
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      float& cij = c[i * rsc + j * csc];
+      cij = accumulate ? cij + tile[i * ld + j] : tile[i * ld + j];
+    }
+}
+
 #if SUPCON_GEMM_AVX2
 /// One micro-tile: C[0:m, 0:n] (+)= A[0:m, 0:kc] B[0:kc, 0:n], m <= MR, n <= NR.
 /// A(i, k) = a[i * ars + k * acs]: a packed panel (ars = 1, acs = MR) or rows
@@ -251,11 +262,7 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
   alignas(32) float tile[MR * NR];
   for (index_t i = 0; i < MR; ++i)
     for (int v = 0; v < 2; ++v) _mm256_store_ps(tile + i * NR + 8 * v, rows[i][v]);
-  for (index_t i = 0; i < m; ++i)
-    for (index_t j = 0; j < n; ++j) {
-      float& cij = c[i * rsc + j * csc];
-      cij = accumulate ? cij + tile[i * NR + j] : tile[i * NR + j];
-    }
+  store_edge(tile, NR, c, rsc, csc, m, n, accumulate);
 }
 
 /// The wide micro-tile for CPUs with AVX-512: C[0:m, 0:n] (+)= A[0:m, 0:kc]
@@ -308,11 +315,7 @@ __attribute__((target("avx512f"))) inline void kernel_wide(index_t kc, const flo
   alignas(64) float tile[MR * 2 * NR];
   for (index_t i = 0; i < MR; ++i)
     for (int v = 0; v < 2; ++v) _mm512_store_ps(tile + i * 2 * NR + NR * v, rows[i][v]);
-  for (index_t i = 0; i < m; ++i)
-    for (index_t j = 0; j < n; ++j) {
-      float& cij = c[i * rsc + j * csc];
-      cij = accumulate ? cij + tile[i * 2 * NR + j] : tile[i * 2 * NR + j];
-    }
+  store_edge(tile, 2 * NR, c, rsc, csc, m, n, accumulate);
 }
 
 inline bool cpu_has_avx2_fma() {
