@@ -40,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "supcon/core/gemm.hpp"
 #include "supcon/core/tensor.hpp"
@@ -91,6 +92,10 @@ template <class T>
 struct Four {
   T x0, x1, x2, x3;
 };
+template <class T>
+struct Three {
+  T x0, x1, x2;
+};
 /// B^T x (6 from 6).
 template <class T>
 inline Six<T> input_1d(T x0, T x1, T x2, T x3, T x4, T x5) {
@@ -118,11 +123,10 @@ inline Six<T> weight_1d(T k0, T k1, T k2) {
 }
 /// G^T v (3 from 6): the transpose of weight_1d.
 template <class T>
-inline void weight_grad_1d(const T v[6], T g[3]) {
-  const T s = v[1] + v[2], d = v[2] - v[1], S = v[3] + v[4], D = v[3] - v[4];
+inline Three<T> weight_grad_1d(T v0, T v1, T v2, T v3, T v4, T v5) {
+  const T s = v1 + v2, d = v2 - v1, S = v3 + v4, D = v3 - v4;
   const T sixth = T(1) / T(6);
-  g[0] = v[0] * T(0.25) - s * sixth + S * (T(1) / T(24)), g[1] = d * sixth + D * (T(1) / T(12));
-  g[2] = (S - s) * sixth + v[5];
+  return {v0 * T(0.25) - s * sixth + S * (T(1) / T(24)), d * sixth + D * (T(1) / T(12)), (S - s) * sixth + v5};
 }
 /// o[k stride] = r.xk, k < 6.
 template <class T>
@@ -483,28 +487,58 @@ void transform_output_grad(const T* dy, index_t nb, index_t OC, index_t OH, inde
   }
 }
 
-/// dweight[o, c] += G^T dU[.][o][c] G for every (o, c).
+/// G^T v of the six entries v[k stride].
 template <class T>
-void accumulate_weight_grad(const T* dU, index_t OC, index_t C, T* dweight) {
+inline Three<T> weight_grad_strided(const T* v, index_t stride) {
+  return weight_grad_1d(v[0], v[stride], v[2 * stride], v[3 * stride], v[4 * stride], v[5 * stride]);
+}
+
+/// G^T dU G of n kernels, dU's entry xi of kernel m at u[xi plane + m]; entry
+/// e = 3 i + j of kernel m's result goes to g[e][m]. One vector loop over the
+/// kernels, as weight_tiles.
+template <class T, index_t Width>
+void weight_grad_tiles(const T* u, index_t plane, index_t n, T (&g)[9][Width]) {
+#pragma omp simd
+  for (index_t m = 0; m < n; ++m) {
+    // dU G, row by row: ri = (dU G)[i][.]
+    const T* e = u + m;
+    const Three<T> r0 = weight_grad_strided(e, plane), r1 = weight_grad_strided(e + 6 * plane, plane),
+                   r2 = weight_grad_strided(e + 12 * plane, plane), r3 = weight_grad_strided(e + 18 * plane, plane),
+                   r4 = weight_grad_strided(e + 24 * plane, plane), r5 = weight_grad_strided(e + 30 * plane, plane);
+    // G^T (dU G), column by column
+    const Three<T> c0 = weight_grad_1d(r0.x0, r1.x0, r2.x0, r3.x0, r4.x0, r5.x0);
+    const Three<T> c1 = weight_grad_1d(r0.x1, r1.x1, r2.x1, r3.x1, r4.x1, r5.x1);
+    const Three<T> c2 = weight_grad_1d(r0.x2, r1.x2, r2.x2, r3.x2, r4.x2, r5.x2);
+    g[0][m] = c0.x0, g[3][m] = c0.x1, g[6][m] = c0.x2;
+    g[1][m] = c1.x0, g[4][m] = c1.x1, g[7][m] = c1.x2;
+    g[2][m] = c2.x0, g[5][m] = c2.x1, g[8][m] = c2.x2;
+  }
+}
+
+/// dweight[o, c] += G^T dU[.][o][c] G for every (o, c), where dU (36, OC, C)
+/// is the sum of `parts` partial sums part_len apart; the first part is
+/// overwritten with the sum. OpenMP over runs of kernels, each summed and
+/// transformed while it is in cache.
+template <class T>
+void accumulate_weight_grad(T* dU, index_t parts, index_t part_len, index_t OC, index_t C, T* dweight) {
   const index_t plane = OC * C;
+  constexpr index_t Width = 64;
 #pragma omp parallel for schedule(static)
-  for (index_t o = 0; o < OC; ++o)
-    for (index_t c = 0; c < C; ++c) {
-      T h[3][6];  // dU G, column by column: h[j][i] = (dU G)[i][j]
-      for (int i = 0; i < 6; ++i) {
-        const T* u = dU + 6 * i * plane + o * C + c;
-        const T v[6] = {u[0], u[plane], u[2 * plane], u[3 * plane], u[4 * plane], u[5 * plane]};
-        T r[3];
-        weight_grad_1d(v, r);
-        for (int j = 0; j < 3; ++j) h[j][i] = r[j];
+  for (index_t m0 = 0; m0 < plane; m0 += Width) {
+    const index_t n = std::min(Width, plane - m0);
+    for (index_t t = 1; t < parts; ++t)
+      for (index_t xi = 0; xi < kPositions; ++xi) {
+        T* sum = dU + xi * plane + m0;
+        const T* part = sum + t * part_len;
+#pragma omp simd
+        for (index_t m = 0; m < n; ++m) sum[m] += part[m];
       }
-      T* g = dweight + (o * C + c) * 9;
-      for (int j = 0; j < 3; ++j) {  // G^T (dU G)
-        T r[3];
-        weight_grad_1d(h[j], r);
-        for (int i = 0; i < 3; ++i) g[i * 3 + j] += r[i];
-      }
-    }
+    T g[9][Width];
+    weight_grad_tiles(dU + m0, plane, n, g);
+    T* out = dweight + m0 * 9;
+    for (index_t m = 0; m < n; ++m)
+      for (index_t e = 0; e < 9; ++e) out[m * 9 + e] += g[e][m];
+  }
 }
 
 /// Checks x (N, C, H, W), weight (OC, C, 3, 3) and the padding; returns OH.
@@ -628,19 +662,22 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   const int threads = max_threads();
   const index_t du_len = wg::kPositions * OC * C;
   ws.du.resize({threads, du_len});
-  ws.du.zero();
+  // thread t's partial dU is assigned by its first block, so it needs no zeroing first
+  std::vector<char> started(static_cast<std::size_t>(threads), 0);
   // Z is thread t's product buffer
   wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
     wg::transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
     wg::transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
     // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
-    T* dU = ws.du.data() + thread_index() * du_len;
+    const int t = thread_index();
+    T* dU = ws.du.data() + t * du_len;
     for (index_t xi = 0; xi < wg::kPositions; ++xi)
-      wg::product(OC, C, L, Z + xi * OC * L, V + xi * C * L, true, dU + xi * OC * C, true);
+      wg::product(OC, C, L, Z + xi * OC * L, V + xi * C * L, true, dU + xi * OC * C, started[t] != 0);
+    started[t] = 1;
   });
-  VectorMap<T> du_sum(ws.du.data(), du_len);
-  for (int t = 1; t < threads; ++t) du_sum += ConstVectorMap<T>(ws.du.data() + t * du_len, du_len);
-  wg::accumulate_weight_grad(ws.du.data(), OC, C, dweight.data());
+  for (int t = 0; t < threads; ++t)  // a thread with no block (fewer blocks than threads) adds nothing
+    if (!started[t]) std::fill(ws.du.data() + t * du_len, ws.du.data() + (t + 1) * du_len, T(0));
+  wg::accumulate_weight_grad(ws.du.data(), threads, du_len, OC, C, dweight.data());
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)
     for (index_t n = 0; n < N; ++n)
