@@ -209,6 +209,12 @@ void weight_tiles(const T (&k)[9][Width], index_t n, T* u, index_t plane) {
   }
 }
 
+/// k[e][m] = g[e], or with Flip the rot180 of g: (i, j) -> (2 - i, 2 - j).
+template <bool Flip, class T, index_t Width>
+inline void gather_kernel(const T* g, T (&k)[9][Width], index_t m) {
+  for (int e = 0; e < 9; ++e) k[e][m] = Flip ? g[8 - e] : g[e];
+}
+
 /// U[xi][o][c] = (G g G^T)[xi] for g = weight[o, c] (OC, C, 3, 3); with
 /// `flip`, the weights of the data gradient: U[xi][c][o] from rot180(weight[o, c]).
 /// Each U[xi] is row-major, or with `packed` in the panel layout of gemm_packed's
@@ -230,14 +236,16 @@ void transform_weights(const T* weight, index_t OC, index_t C, bool flip, bool p
       T k[9][Width];
       for (index_t c0 = 0; c0 < cols; c0 += 8) {
         const index_t nc = std::min<index_t>(8, cols - c0);
-        for (index_t m = 0; m < nc * R; ++m) {  // m = column offset R + row offset, as in the panel
-          const index_t r = p * R + m % R;
+        for (index_t i = 0; i < R; ++i) {  // kernel m = j R + i is in row p R + i, column c0 + j, as in the panel
+          const index_t r = p * R + i;
           if (r >= rows) {
-            for (int e = 0; e < 9; ++e) k[e][m] = T(0);
-            continue;
+            for (index_t j = 0; j < nc; ++j)
+              for (int e = 0; e < 9; ++e) k[e][j * R + i] = T(0);
+          } else if (flip) {
+            for (index_t j = 0; j < nc; ++j) gather_kernel<true>(kernel(r, c0 + j), k, j * R + i);
+          } else {
+            for (index_t j = 0; j < nc; ++j) gather_kernel<false>(kernel(r, c0 + j), k, j * R + i);
           }
-          const T* g = kernel(r, c0 + m / R);
-          for (int e = 0; e < 9; ++e) k[e][m] = flip ? g[8 - e] : g[e];  // rot180: (i, j) -> (2 - i, 2 - j)
         }
         weight_tiles(k, nc * R, U + gemm_packed_a_index(p * R, c0, cols), plane);
       }
