@@ -156,7 +156,7 @@ inline index_t work_len(index_t TH, index_t TW, index_t Tmax) {
 /// blocks than threads; Tmax = B P columns, Tpad that rounded up to whole
 /// panels of the product; work_len entries of per-thread work of the transforms.
 struct Blocks {
-  index_t TH, TW, P, B, blocks, Tmax, Tpad, work_len;
+  index_t TH, TW, P, B, blocks, Tmax, Tpad, work_len, v_len, m_len;
 };
 
 /// Whether the 36 products run on operands the transforms write in the
@@ -170,6 +170,16 @@ bool packed_products() {
 /// Columns of the products rounded up to whole panels (one row of a packed B).
 inline index_t padded_tiles(index_t L) { return gemm_packed_b_len(1, L); }
 
+/// Entries from one of the 36 planes of a transformed operand to the next, for
+/// planes of n entries: n rounded up to an odd number of 64-byte lines. The
+/// transforms read or write all 36 planes at once; planes a multiple of 4 KiB
+/// apart (32 channels of 128 tiles, say) would all fall into the same L1 sets
+/// and evict each other.
+inline index_t plane_stride(index_t n) { return ((n + 15) / 16 | 1) * 16; }
+/// The planes of V (C, L), in panels or row-major, and of M or Z (OC, L).
+inline index_t v_plane(index_t C, index_t L, bool panels) { return plane_stride(C * (panels ? padded_tiles(L) : L)); }
+inline index_t m_plane(index_t OC, index_t L) { return plane_stride(OC * L); }
+
 /// The blocks of N images with (OH, OW) outputs; sizes the per-thread buffers
 /// of C input and OC output channels.
 template <class T>
@@ -180,15 +190,16 @@ Blocks plan(index_t N, index_t C, index_t OC, index_t OH, index_t OW, WinogradWo
   k.B = std::min(std::max<index_t>(1, (128 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
   k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.Tpad = padded_tiles(k.Tmax);
   k.work_len = work_len(k.TH, k.TW, k.Tmax);
-  ws.v.resize({threads, kPositions * C * k.Tpad});
-  ws.m.resize({threads, kPositions * OC * k.Tmax});
+  k.v_len = kPositions * v_plane(C, k.Tpad, true), k.m_len = kPositions * m_plane(OC, k.Tmax);
+  ws.v.resize({threads, k.v_len});
+  ws.m.resize({threads, k.m_len});
   ws.work.resize({threads, k.work_len});
   return k;
 }
 
 /// Entries of one transformed weight matrix U[xi] (rows, cols).
 inline index_t weight_plane(index_t rows, index_t cols, bool packed) {
-  return packed ? gemm_packed_a_len(rows, cols) : rows * cols;
+  return plane_stride(packed ? gemm_packed_a_len(rows, cols) : rows * cols);
 }
 
 /// G k G^T of n kernels whose entries are k[e][m] (entry e = 3 i + j of
@@ -371,13 +382,13 @@ void input_tiles(const T* E, index_t ES, index_t s, index_t n, T* out, index_t p
 /// W), zero-padded by `pad`; tile t = b P + ty TW + tx of image b starts at
 /// row 4 ty - pad, column 4 tx - pad. Its L = nb P columns are those of the
 /// product; each V[xi] (C, L) is row-major, or with `panels` in the panel
-/// layout of gemm_packed's B (C * padded_tiles(L) entries). Per channel, the
+/// layout of gemm_packed's B, v_plane(C, L, panels) entries apart. Per channel, the
 /// tiles of all nb images are one vector loop, so that small maps (a single
 /// tile on 4x4) fill the vectors too. `work` holds work_len entries.
 template <class T>
 void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
                      index_t Tmax, T* V, T* work, bool panels) {
-  const index_t P = TH * TW, L = nb * P, ES = entries_stride(Tmax), plane = C * (panels ? padded_tiles(L) : L);
+  const index_t P = TH * TW, L = nb * P, ES = entries_stride(Tmax), plane = v_plane(C, L, panels);
   T *E = work, *padded = work + kPositions * ES;
   std::fill(padded, padded + (4 * TH + 4) * split_row_len(TW), T(0));
   for (index_t c = 0; c < C; ++c) {
@@ -402,7 +413,7 @@ void zero_panel_tails(T* V, index_t C, index_t L) {
   if (Lp == L) return;
   for (index_t xi = 0; xi < kPositions; ++xi)
     for (index_t c = 0; c < C; ++c) {
-      T* last = V + xi * C * Lp + gemm_packed_b_index(c, L, C);
+      T* last = V + xi * v_plane(C, L, true) + gemm_packed_b_index(c, L, C);
       std::fill(last, last + (Lp - L), T(0));
     }
 }
@@ -428,13 +439,13 @@ void output_tiles(const T* m, index_t plane, index_t L, T b, T* work) {
 }
 
 /// y (nb, OC, OH, OW) of nb images = A^T M[.][o][t] A for each tile, plus
-/// bias; M[xi] is (OC, L), L = nb P. Per output channel, one vector loop over
+/// bias; M[xi] is (OC, L), L = nb P, m_plane(OC, L) apart. Per output channel, one vector loop over
 /// the L tiles writes the 16 entries of each 4x4 block to 16 arrays of
 /// `work`, L apart; they are then interleaved into y's rows, cropped at the edges.
 template <class T>
 void transform_output(const T* M, index_t nb, index_t OC, index_t TH, index_t TW, const T* bias, T* y,
                       index_t OH, index_t OW, T* work) {
-  const index_t P = TH * TW, L = nb * P, plane = OC * L;
+  const index_t P = TH * TW, L = nb * P, plane = m_plane(OC, L);
   for (index_t o = 0; o < OC; ++o) {
     output_tiles(M + o * L, plane, L, bias ? bias[o] : T(0), work);
     for (index_t b = 0; b < nb; ++b) {
@@ -451,13 +462,13 @@ void transform_output(const T* M, index_t nb, index_t OC, index_t TH, index_t TW
 }
 
 /// Z[xi][o][t] = (A dY A^T)[xi] for each 4x4 block dY of nb images' dy (nb,
-/// OC, OH, OW), zero past the edges; Z[xi] is (OC, L), L = nb P. The blocks'
+/// OC, OH, OW), zero past the edges; Z[xi] is (OC, L), L = nb P, m_plane(OC, L) apart. The blocks'
 /// 16 entries are first gathered into 16 arrays of `work`, L apart, so that
 /// the transform is one vector loop over the L tiles.
 template <class T>
 void transform_output_grad(const T* dy, index_t nb, index_t OC, index_t OH, index_t OW, index_t TH, index_t TW,
                            T* Z, T* work) {
-  const index_t P = TH * TW, L = nb * P, plane = OC * L;
+  const index_t P = TH * TW, L = nb * P, plane = m_plane(OC, L);
   for (index_t o = 0; o < OC; ++o) {
     for (index_t b = 0; b < nb; ++b) {
       const T* src = dy + (b * OC + o) * OH * OW;
@@ -523,17 +534,18 @@ void weight_grad_tiles(const T* u, index_t plane, index_t n, T (&g)[9][Width]) {
   }
 }
 
-/// dweight[o, c] += G^T dU[.][o][c] G for every (o, c), where dU (36, OC, C)
-/// is the sum of `parts` partial sums part_len apart; the first part is
-/// overwritten with the sum. OpenMP over runs of kernels, each summed and
-/// transformed while it is in cache.
+/// dweight[o, c] += G^T dU[.][o][c] G for every (o, c), where dU (36, OC, C),
+/// its planes `plane` apart, is the sum of `parts` partial sums part_len
+/// apart; the first part is overwritten with the sum. OpenMP over runs of
+/// kernels, each summed and transformed while it is in cache.
 template <class T>
-void accumulate_weight_grad(T* dU, index_t parts, index_t part_len, index_t OC, index_t C, T* dweight) {
-  const index_t plane = OC * C;
+void accumulate_weight_grad(T* dU, index_t parts, index_t part_len, index_t plane, index_t OC, index_t C,
+                            T* dweight) {
+  const index_t kernels = OC * C;
   constexpr index_t Width = 64;
 #pragma omp parallel for schedule(static)
-  for (index_t m0 = 0; m0 < plane; m0 += Width) {
-    const index_t n = std::min(Width, plane - m0);
+  for (index_t m0 = 0; m0 < kernels; m0 += Width) {
+    const index_t n = std::min(Width, kernels - m0);
     for (index_t t = 1; t < parts; ++t)
       for (index_t xi = 0; xi < kPositions; ++xi) {
         T* sum = dU + xi * plane + m0;
@@ -570,7 +582,7 @@ void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradW
   for (index_t blk = 0; blk < k.blocks; ++blk) {
     const int t = thread_index();
     const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
-    f(n0, nb, nb * k.P, ws.v.data() + t * kPositions * C * k.Tpad, ws.m.data() + t * kPositions * OC * k.Tmax,
+    f(n0, nb, nb * k.P, ws.v.data() + t * k.v_len, ws.m.data() + t * k.m_len,
       ws.work.data() + t * k.work_len);
   }
 }
@@ -616,10 +628,10 @@ void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t p
     if (packed) {
       zero_panel_tails(V, C, L);
       for (index_t xi = 0; xi < kPositions; ++xi)
-        packed_product(OC, L, C, U + xi * uplane, V + xi * C * padded_tiles(L), M + xi * OC * L);
+        packed_product(OC, L, C, U + xi * uplane, V + xi * v_plane(C, L, true), M + xi * m_plane(OC, L));
     } else {
       for (index_t xi = 0; xi < kPositions; ++xi)
-        product(OC, L, C, U + xi * OC * C, V + xi * C * L, false, M + xi * OC * L, false);
+        product(OC, L, C, U + xi * uplane, V + xi * v_plane(C, L, false), false, M + xi * m_plane(OC, L), false);
     }
     transform_output(M, nb, OC, k.TH, k.TW, bias, out + n0 * OC * OH * OW, OH, OW, work);
   });
@@ -668,7 +680,7 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   // forward: Y = A^T (U .* V) A, U = G g G^T  =>  dU = sum_t (A dY A^T) .* V, dg = G^T dU G
   const wg::Blocks k = wg::plan(N, C, OC, OH, OW, ws);
   const int threads = max_threads();
-  const index_t du_len = wg::kPositions * OC * C;
+  const index_t du_plane = wg::plane_stride(OC * C), du_len = wg::kPositions * du_plane;
   ws.du.resize({threads, du_len});
   // thread t's partial dU is assigned by its first block, so it needs no zeroing first
   std::vector<char> started(static_cast<std::size_t>(threads), 0);
@@ -680,12 +692,13 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
     const int t = thread_index();
     T* dU = ws.du.data() + t * du_len;
     for (index_t xi = 0; xi < wg::kPositions; ++xi)
-      wg::product(OC, C, L, Z + xi * OC * L, V + xi * C * L, true, dU + xi * OC * C, started[t] != 0);
+      wg::product(OC, C, L, Z + xi * wg::m_plane(OC, L), V + xi * wg::v_plane(C, L, false), true, dU + xi * du_plane,
+                  started[t] != 0);
     started[t] = 1;
   });
   for (int t = 0; t < threads; ++t)  // a thread with no block (fewer blocks than threads) adds nothing
     if (!started[t]) std::fill(ws.du.data() + t * du_len, ws.du.data() + (t + 1) * du_len, T(0));
-  wg::accumulate_weight_grad(ws.du.data(), threads, du_len, OC, C, dweight.data());
+  wg::accumulate_weight_grad(ws.du.data(), threads, du_len, du_plane, OC, C, dweight.data());
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)
     for (index_t n = 0; n < N; ++n)
