@@ -4,6 +4,7 @@
 
 #include "layers_test_util.hpp"
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <supcon/core/rng.hpp>
 #include <supcon/ops/activation.hpp>
@@ -137,21 +138,42 @@ TEST_CASE("ReLU passes dy where the input was positive and zero elsewhere, 0 inc
   CHECK(dx.vec() == Eigen::Vector4d(0, 0, 7, 7));
 }
 
+TEST_CASE("ReLU through a byte mask gives relu_forward's y and relu_backward's dx, and keeps a NaN") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor<double> x({5}, std::vector<double>{-1, 0, 2, nan, -0.5});
+  const Tensor<double> dy({5}, std::vector<double>{1, 2, 3, 4, 5});
+  Tensor<double> y, dx;
+  std::vector<std::uint8_t> mask;
+  ops::relu_forward_mask(x, y, mask);
+  ops::relu_backward_mask(dy, mask.data(), dx);
+  CHECK(y[0] == 0);
+  CHECK(y[1] == 0);
+  CHECK(y[2] == 2);
+  CHECK(std::isnan(y[3]));
+  CHECK(y[4] == 0);
+  CHECK(dx.vec() == Eigen::Matrix<double, 5, 1>(0, 0, 3, 0, 0));
+}
+
 TEST_CASE("ReLU on tensors large enough to be split over threads equals its definition everywhere") {
   // 100,003 elements: past parallel_ranges' grain, so one, two and three
   // threads each cut it into a different number of uneven ranges
   const Tensor<double> x = randn({100003}, 8), dy = randn({100003}, 9);
   for (int threads : {1, 2, 3})
     layers_test::with_threads(threads, [&] {
-      Tensor<double> y, dx;
+      Tensor<double> y, dx, ym, dxm;
+      std::vector<std::uint8_t> mask;
       ops::relu_forward(x, y);
       ops::relu_backward(dy, y, dx);
+      ops::relu_forward_mask(x, ym, mask);
+      ops::relu_backward_mask(dy, mask.data(), dxm);
       REQUIRE(y.size() == x.size());
       REQUIRE(dx.size() == x.size());
+      REQUIRE(ym.size() == x.size());
+      REQUIRE(dxm.size() == x.size());
       supcon::index_t wrong = 0;
       for (supcon::index_t i = 0; i < x.size(); ++i) {
-        const double xi = x.data()[i];
-        wrong += y.data()[i] != std::max(xi, 0.0) || dx.data()[i] != (xi > 0 ? dy.data()[i] : 0.0);
+        const double xi = x.data()[i], yi = std::max(xi, 0.0), dxi = xi > 0 ? dy.data()[i] : 0.0;
+        wrong += y.data()[i] != yi || dx.data()[i] != dxi || ym.data()[i] != yi || dxm.data()[i] != dxi;
       }
       CHECK(wrong == 0);
     });

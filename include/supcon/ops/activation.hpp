@@ -3,6 +3,8 @@
 /// ReLU, forward and backward (docs/backprop.md, "ReLU").
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "supcon/config.hpp"
 #include "supcon/core/tensor.hpp"
@@ -31,6 +33,48 @@ void relu_backward(const Tensor<T>& dy, const Tensor<T>& y, Tensor<T>& dx) {
     VectorMap<T>(dx.data() + b, e - b) =
         (ConstVectorMap<T>(y.data() + b, e - b).array() > T(0)).select(ConstVectorMap<T>(dy.data() + b, e - b), T(0));
   });
+}
+
+namespace detail {
+// Entries [b, e) of the two passes below. The pointers are __restrict and
+// plain arguments: a byte store may alias anything, so otherwise the compiler
+// reloads the pointers after each store and leaves the loops scalar.
+template <class T>
+void relu_mask_range(const T* __restrict x, T* __restrict y, std::uint8_t* __restrict mask, index_t b, index_t e) {
+  for (index_t i = b; i < e; ++i) {
+    const T v = x[i];
+    y[i] = v <= T(0) ? T(0) : v;  // a NaN stays NaN
+    mask[i] = v > T(0);
+  }
+}
+template <class T>
+void relu_mask_grad_range(const T* __restrict dy, const std::uint8_t* __restrict mask, T* __restrict dx, index_t b,
+                          index_t e) {
+  for (index_t i = b; i < e; ++i) {
+    const T d = dy[i];  // loaded whatever the mask, so that the select needs no masked load
+    dx[i] = mask[i] != 0 ? d : T(0);
+  }
+}
+}  // namespace detail
+
+/// Forward that keeps, instead of y, one byte per entry for the backward:
+/// mask = (x > 0). y as relu_forward, and a NaN in x stays NaN in y.
+template <class T>
+void relu_forward_mask(const Tensor<T>& x, Tensor<T>& y, std::vector<std::uint8_t>& mask) {
+  y.resize_for_overwrite(x.shape());
+  mask.resize(static_cast<std::size_t>(x.size()));
+  parallel_ranges(x.size(),
+                  [&](index_t b, index_t e) { detail::relu_mask_range(x.data(), y.data(), mask.data(), b, e); });
+}
+
+/// Backward from the forward's mask (x > 0): dx is resized to dy's shape and
+/// ASSIGNED dx = dy where the mask is set, else 0. mask holds dy.size() bytes.
+template <class T>
+void relu_backward_mask(const Tensor<T>& dy, const std::uint8_t* mask, Tensor<T>& dx) {
+  dx.resize_for_overwrite(dy.shape());
+  // forward: y = max(x, 0)
+  parallel_ranges(dy.size(),
+                  [&](index_t b, index_t e) { detail::relu_mask_grad_range(dy.data(), mask, dx.data(), b, e); });
 }
 
 }  // namespace supcon::ops
