@@ -575,9 +575,9 @@ index_t check(const Tensor<T>& x, const Tensor<T>& weight, index_t padding) {
 
 /// Calls f(n0, nb, L, V, M, work) for every block of the plan k over N images
 /// (first image n0, nb images, L = nb P tiles), OpenMP over blocks; V, M and
-/// work are the calling thread's buffers, sized by plan for C and OC channels.
+/// work are the calling thread's buffers, sized by plan (k.v_len, k.m_len, k.work_len).
 template <class T, class F>
-void for_each_block(const Blocks& k, index_t N, index_t C, index_t OC, WinogradWorkspace<T>& ws, const F& f) {
+void for_each_block(const Blocks& k, index_t N, WinogradWorkspace<T>& ws, const F& f) {
 #pragma omp parallel for schedule(static)
   for (index_t blk = 0; blk < k.blocks; ++blk) {
     const int t = thread_index();
@@ -622,7 +622,7 @@ void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t p
   const Blocks k = plan(N, C, OC, OH, OW, ws);
   const bool packed = packed_products<T>();
   const index_t uplane = weight_plane(OC, C, packed);
-  for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* work) {
+  for_each_block(k, N, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* M, T* work) {
     transform_input(in + n0 * C * H * W, nb, C, H, W, pad, k.TH, k.TW, k.Tmax, V, work, packed);
     // M[xi] (OC, L) = U[xi] (OC, C) V[xi] (C, L)
     if (packed) {
@@ -685,7 +685,7 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   // thread t's partial dU is assigned by its first block, so it needs no zeroing first
   std::vector<char> started(static_cast<std::size_t>(threads), 0);
   // Z is thread t's product buffer
-  wg::for_each_block(k, N, C, OC, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
+  wg::for_each_block(k, N, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
     wg::transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
     wg::transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
     // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
