@@ -130,14 +130,18 @@ TEST_CASE("copy_parallel copies shape and values, over a larger or smaller desti
   }
 }
 
-TEST_CASE("keep_freed_memory serves a 24 MiB block from the heap, not from a fresh mapping") {
+TEST_CASE("keep_freed_memory serves 24 and 64 MiB blocks from the heap, not from fresh mappings") {
   REQUIRE(supcon::keep_freed_memory());
-  // by default a block this size is mmap'ed and unmapped again on free
-  const auto mapped_before = mallinfo2().hblks;
-  void* p = std::malloc(std::size_t(24) << 20);
-  REQUIRE(p != nullptr);
-  static_cast<volatile char*>(p)[0] = 1;  // used, so the pair cannot be optimised away
-  CHECK(mallinfo2().hblks == mapped_before);
-  std::free(p);
+  // by default blocks this size are mmap'ed and unmapped again on free; 64 MiB
+  // is past the largest mmap threshold malloc accepts (32 MiB)
+  for (const std::size_t mib : {24, 64}) {
+    INFO(mib << " MiB");
+    const auto mapped_before = mallinfo2().hblks;
+    void* p = std::malloc(mib << 20);
+    REQUIRE(p != nullptr);
+    static_cast<volatile char*>(p)[0] = 1;  // used, so the pair cannot be optimised away
+    CHECK(mallinfo2().hblks == mapped_before);
+    std::free(p);
+  }
 }
 #endif
