@@ -143,3 +143,57 @@ TEST_CASE("Pooling strides default to the kernel size, as in PyTorch") {
   CHECK(pool.name() == "MaxPool2d(k=2, s=2, p=0)");
   CHECK(pool.forward(Tensor<float>({1, 1, 6, 4})).shape() == supcon::Shape{1, 1, 3, 2});
 }
+
+namespace {
+// Two copies of one layer: a forward of x and a forward_owned of a copy of x
+// must give the same output, dx and parameter gradients; the owned input is
+// refused as forward refuses it.
+template <class MakeLayer>
+void check_owned_forward(MakeLayer make, const supcon::Shape& in_shape) {
+  auto a = make(), b = make();
+  Rng rng(5);
+  Tensor<double> x(in_shape);
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = rng.normal();
+  const Tensor<double> y = a.forward(x);
+  Tensor<double> x_copy = x;
+  const Tensor<double> y_owned = b.forward_owned(std::move(x_copy));
+  REQUIRE(y_owned.shape() == y.shape());
+  CHECK(y_owned.vec() == y.vec());
+  Tensor<double> dy(y.shape());
+  for (supcon::index_t i = 0; i < dy.size(); ++i) dy[i] = rng.normal();
+  const Tensor<double> dx = a.backward(dy), dx_owned = b.backward(dy);
+  CHECK(dx_owned.vec() == dx.vec());
+  const auto pa = a.parameter_list(), pb = b.parameter_list();
+  REQUIRE(pa.size() == pb.size());
+  for (std::size_t k = 0; k < pa.size(); ++k) CHECK(pb[k]->grad.vec() == pa[k]->grad.vec());
+  Tensor<double> wrong({2, 1});
+  CHECK_THROWS_AS(b.forward_owned(std::move(wrong)), ShapeError);
+}
+}  // namespace
+
+TEST_CASE("Layers that cache their input give the same results when handed it with forward_owned") {
+  check_owned_forward([] { Rng r(1); return supcon::Conv2d<double>(2, 3, 3, 2, 1, true, r); }, {2, 2, 5, 4});
+  check_owned_forward([] { return supcon::BatchNorm2d<double>(3); }, {4, 3, 2, 2});
+  check_owned_forward([] { Rng r(1); return supcon::Linear<double>(4, 3, true, r); }, {5, 4});
+}
+
+TEST_CASE("A Sequential hands each output on to the next layer and still matches the layers called one by one") {
+  Rng r1(3), r2(3);
+  supcon::Sequential<double> seq;
+  seq.add(supcon::Linear<double>(4, 6, true, r1));
+  seq.add(supcon::BatchNorm1d<double>(6));
+  seq.add(supcon::ReLU<double>());
+  seq.add(supcon::Linear<double>(6, 2, true, r1));
+  supcon::Linear<double> fc1(4, 6, true, r2), fc2(6, 2, true, r2);
+  supcon::BatchNorm1d<double> bn(6);
+  supcon::ReLU<double> relu;
+  Rng rng(7);
+  Tensor<double> x({8, 4});
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = rng.normal();
+  const Tensor<double> y = seq.forward(x), y_ref = fc2.forward(relu.forward(bn.forward(fc1.forward(x))));
+  CHECK(y.vec() == y_ref.vec());
+  const Tensor<double> dy({8, 2}, 0.5);
+  const Tensor<double> dx = seq.backward(dy),
+                       dx_ref = fc1.backward(bn.backward(relu.backward(fc2.backward(dy))));
+  CHECK(dx.vec() == dx_ref.vec());
+}

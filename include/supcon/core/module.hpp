@@ -51,6 +51,10 @@ class Module {
 
   /// Computes the output and caches what backward needs.
   virtual Tensor<T> forward(const Tensor<T>& x) = 0;
+  /// The same forward for an input the caller hands over and no longer
+  /// needs: a module that caches its input keeps x itself instead of a copy.
+  /// The result is that of forward(x); x is left valid but unspecified.
+  virtual Tensor<T> forward_owned(Tensor<T>&& x) { return forward(x); }
   /// Returns dL/dx for dy = dL/dy and adds dL/dθ into the parameters' grads.
   virtual Tensor<T> backward(const Tensor<T>& dy) = 0;
 

@@ -80,30 +80,15 @@ class BatchNorm : public Module<T> {
   /// x is (N, C) or (N, C, H, W) per Rank; returns the same shape. In training
   /// mode also updates running_mean and running_var.
   Tensor<T> forward(const Tensor<T>& x) override {
-    detail::require_input(x, Rank, c_, Rank == 2 ? "(N, " + std::to_string(c_) + ")"
-                                                 : "(N, " + std::to_string(c_) + ", H, W)",
-                          name());
+    check_input(x);
     copy_parallel(x, x_);
-    cached_ = true;
-    cached_training_ = this->training_;
-    Tensor<T> y;
-    if (this->training_) {
-      require<ValueError>(x.size() / c_ > 1, name(),
-                          ": training needs more than one value per channel, got input ",
-                          shape_str(x.shape()));
-      synced_ = static_cast<bool>(batchnorm_sync_reducer());
-      if (synced_) {
-        count_ = ops::batchnorm_forward_train_sync(x, weight.value, bias.value, eps_, batchnorm_sync_reducer(),
-                                                   y, mean_, var_);
-      } else {
-        ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
-        count_ = x.size() / c_;
-      }
-      ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
-    } else {
-      ops::batchnorm_forward_eval(x, weight.value, bias.value, running_mean, running_var, eps_, y);
-    }
-    return y;
+    return forward_cached();
+  }
+  /// As forward, keeping x itself as the cache.
+  Tensor<T> forward_owned(Tensor<T>&& x) override {
+    check_input(x);
+    x_ = std::move(x);
+    return forward_cached();
   }
 
   /// dy has the input's shape; returns dx; adds into weight.grad and bias.grad.
@@ -134,6 +119,36 @@ class BatchNorm : public Module<T> {
   std::string name() const override { return kind() + "(" + std::to_string(c_) + ")"; }
 
  private:
+  void check_input(const Tensor<T>& x) const {
+    detail::require_input(x, Rank, c_, Rank == 2 ? "(N, " + std::to_string(c_) + ")"
+                                                 : "(N, " + std::to_string(c_) + ", H, W)",
+                          name());
+  }
+  /// y = bn(x_) for the cached input; in training mode also the statistics.
+  Tensor<T> forward_cached() {
+    const Tensor<T>& x = x_;
+    cached_ = true;
+    cached_training_ = this->training_;
+    Tensor<T> y;
+    if (this->training_) {
+      require<ValueError>(x.size() / c_ > 1, name(),
+                          ": training needs more than one value per channel, got input ",
+                          shape_str(x.shape()));
+      synced_ = static_cast<bool>(batchnorm_sync_reducer());
+      if (synced_) {
+        count_ = ops::batchnorm_forward_train_sync(x, weight.value, bias.value, eps_, batchnorm_sync_reducer(),
+                                                   y, mean_, var_);
+      } else {
+        ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
+        count_ = x.size() / c_;
+      }
+      ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
+    } else {
+      ops::batchnorm_forward_eval(x, weight.value, bias.value, running_mean, running_var, eps_, y);
+    }
+    return y;
+  }
+
   index_t c_;
   T eps_, momentum_;
   Tensor<T> x_, mean_, var_;  // cache: input and batch statistics

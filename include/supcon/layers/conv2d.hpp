@@ -15,6 +15,7 @@
 /// The im2col work buffers live in the layer and are reused across calls.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supcon/core/module.hpp"
@@ -56,15 +57,15 @@ class Conv2d : public Module<T> {
 
   /// x is (N, C, H, W); returns (N, OC, OH, OW). Caches x.
   Tensor<T> forward(const Tensor<T>& x) override {
-    detail::require_input(x, 4, in_, "(N, " + std::to_string(in_) + ", H, W)", name());
-    const index_t OH = ops::window_output_size(x.dim(2), k_, s_, p_, name());
-    const index_t OW = ops::window_output_size(x.dim(3), k_, s_, p_, name());
+    check_input(x);
     copy_parallel(x, x_);
-    y_shape_ = {x.dim(0), out_, OH, OW};
-    cached_ = true;
-    Tensor<T> y;
-    ops::conv2d_forward(x, weight.value, has_bias_ ? &bias.value : nullptr, s_, p_, y, ws_);
-    return y;
+    return forward_cached();
+  }
+  /// As forward, keeping x itself as the cache.
+  Tensor<T> forward_owned(Tensor<T>&& x) override {
+    check_input(x);
+    x_ = std::move(x);
+    return forward_cached();
   }
 
   /// dy is (N, OC, OH, OW); returns dx; adds into weight.grad and bias.grad.
@@ -89,6 +90,22 @@ class Conv2d : public Module<T> {
   }
 
  private:
+  void check_input(const Tensor<T>& x) const {
+    detail::require_input(x, 4, in_, "(N, " + std::to_string(in_) + ", H, W)", name());
+    ops::window_output_size(x.dim(2), k_, s_, p_, name());
+    ops::window_output_size(x.dim(3), k_, s_, p_, name());
+  }
+  /// y = conv(x_) for the cached input.
+  Tensor<T> forward_cached() {
+    const index_t OH = ops::window_output_size(x_.dim(2), k_, s_, p_, name());
+    const index_t OW = ops::window_output_size(x_.dim(3), k_, s_, p_, name());
+    y_shape_ = {x_.dim(0), out_, OH, OW};
+    cached_ = true;
+    Tensor<T> y;
+    ops::conv2d_forward(x_, weight.value, has_bias_ ? &bias.value : nullptr, s_, p_, y, ws_);
+    return y;
+  }
+
   index_t in_, out_, k_, s_, p_;
   bool has_bias_;
   Tensor<T> x_;

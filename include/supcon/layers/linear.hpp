@@ -9,6 +9,7 @@
 ///     state    "weight", "bias" (PyTorch's state_dict keys)
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supcon/core/module.hpp"
@@ -43,15 +44,15 @@ class Linear : public Module<T> {
 
   /// x is (N, in); returns (N, out). Caches x.
   Tensor<T> forward(const Tensor<T>& x) override {
-    detail::require_input(x, 2, -1, "(N, " + std::to_string(in_) + ")", name());
-    require<ShapeError>(x.dim(1) == in_, name(), ": expected input (N, ", in_, "), got ",
-                        shape_str(x.shape()));
+    check_input(x);
     x_ = x;
-    cached_ = true;
-    Tensor<T> y;
-    ops::linear_forward(x, weight.value, has_bias_ ? &bias.value : nullptr, y);
-    y_shape_ = y.shape();
-    return y;
+    return forward_cached();
+  }
+  /// As forward, keeping x itself as the cache.
+  Tensor<T> forward_owned(Tensor<T>&& x) override {
+    check_input(x);
+    x_ = std::move(x);
+    return forward_cached();
   }
 
   /// dy is (N, out); returns dx (N, in); adds into weight.grad and bias.grad.
@@ -74,6 +75,20 @@ class Linear : public Module<T> {
   }
 
  private:
+  void check_input(const Tensor<T>& x) const {
+    detail::require_input(x, 2, -1, "(N, " + std::to_string(in_) + ")", name());
+    require<ShapeError>(x.dim(1) == in_, name(), ": expected input (N, ", in_, "), got ",
+                        shape_str(x.shape()));
+  }
+  /// y = x_ W^T + b for the cached input.
+  Tensor<T> forward_cached() {
+    cached_ = true;
+    Tensor<T> y;
+    ops::linear_forward(x_, weight.value, has_bias_ ? &bias.value : nullptr, y);
+    y_shape_ = y.shape();
+    return y;
+  }
+
   index_t in_, out_;
   bool has_bias_;
   Tensor<T> x_;

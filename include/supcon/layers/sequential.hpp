@@ -48,8 +48,10 @@ class Sequential : public Module<T> {
   }
 
   Tensor<T> forward(const Tensor<T>& x) override {
-    Tensor<T> h = x;
-    for (auto& m : children_) h = m->forward(h);
+    if (children_.empty()) return x;
+    // each output is handed to the next module, which may keep it as its cache
+    Tensor<T> h = children_.front()->forward(x);
+    for (std::size_t i = 1; i < children_.size(); ++i) h = children_[i]->forward_owned(std::move(h));
     return h;
   }
   Tensor<T> backward(const Tensor<T>& dy) override {

@@ -13,6 +13,7 @@
 /// The backward is derived in docs/backprop.md, "Residual blocks".
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supcon/layers/activation.hpp"
@@ -42,9 +43,13 @@ class BasicBlock : public Module<T> {
 
   /// x is (N, C, H, W); returns (N, P, OH, OW).
   Tensor<T> forward(const Tensor<T>& x) override {
-    Tensor<T> h = relu1_.forward(bn1_.forward(conv1_.forward(x)));
-    Tensor<T> m = bn2_.forward(conv2_.forward(h));
-    add_into(m, shortcut_.forward(x));
+    // each intermediate is handed to the layer that caches it, not copied
+    Tensor<T> h = relu1_.forward(bn1_.forward_owned(conv1_.forward(x)));
+    Tensor<T> m = bn2_.forward_owned(conv2_.forward_owned(std::move(h)));
+    if (shortcut_.projection())
+      add_into(m, shortcut_.forward(x));
+    else
+      add_into(m, x);  // the identity, without its copy
     return relu_out_.forward(m);
   }
 
@@ -59,10 +64,11 @@ class BasicBlock : public Module<T> {
     d = relu1_.backward(d);
     d = bn1_.backward(d);
     Tensor<T> d_main = conv1_.backward(d);
-    // skip path. forward: shortcut(x)
-    const Tensor<T> d_shortcut = shortcut_.backward(dsum);
-    // x feeds both paths: dx = d_main + d_shortcut
-    add_into(d_main, d_shortcut);
+    // skip path. forward: shortcut(x); x feeds both paths: dx = d_main + d_shortcut
+    if (shortcut_.projection())
+      add_into(d_main, shortcut_.backward(dsum));
+    else
+      add_into(d_main, dsum);  // the identity's gradient is dsum itself
     return d_main;
   }
 

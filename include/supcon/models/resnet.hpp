@@ -102,7 +102,7 @@ class ResNet : public Module<T> {
 
   /// x is (N, in_channels, H, W); returns the pooled features (N, feature_dim()).
   Tensor<T> forward(const Tensor<T>& x) override {
-    Tensor<T> h = relu_.forward(bn1_.forward(conv1_.forward(x)));
+    Tensor<T> h = relu_.forward(bn1_.forward_owned(conv1_.forward(x)));
     if (cfg_.stem == Stem::imagenet) h = pool_.forward(h);
     for (Block& b : blocks_) h = std::visit([&](auto& blk) { return blk.forward(h); }, b);
     return gap_.forward(h);

@@ -76,7 +76,7 @@ class Shortcut : public Module<T> {
   /// x is (N, C, H, W); returns x itself, or bn(conv1x1(x)) of (N, OC, OH, OW).
   Tensor<T> forward(const Tensor<T>& x) override {
     if (!projection_) return x;
-    return bn_->forward(conv_->forward(x));
+    return bn_->forward_owned(conv_->forward(x));
   }
   /// dy has the output's shape; returns dx; adds into the projection's grads.
   Tensor<T> backward(const Tensor<T>& dy) override {

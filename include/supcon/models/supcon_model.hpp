@@ -49,8 +49,8 @@ class SupConModel : public Module<T> {
 
   /// x is (N, C, H, W); returns the unit-length projections (N, feat_dim).
   Tensor<T> forward(const Tensor<T>& x) override {
-    Tensor<T> z = fc1_.forward(encoder_.forward(x));
-    if (head_ == HeadKind::mlp) z = fc2_->forward(relu_.forward(z));
+    Tensor<T> z = fc1_.forward_owned(encoder_.forward(x));
+    if (head_ == HeadKind::mlp) z = fc2_->forward_owned(relu_.forward(z));
     return normalize_.forward(z);
   }
 
