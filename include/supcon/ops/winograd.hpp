@@ -289,10 +289,21 @@ __attribute__((target("avx2"))) inline void transpose_lanes(__m256 v0, __m256 v1
   t[2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d)), t[3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
 }
 
-/// One padded row's six splits, in groups of 8 entries: out[j][k] =
-/// row[4 k + j] for k < 8 groups. Per group, five loads of two quarters each
-/// and a 4x4 transpose in each lane, twice (the stride-4 copy is otherwise
-/// scalar).
+/// input_1d on the six values of eight tiles at once, one tile per lane.
+__attribute__((target("avx2"))) inline void input_1d_avx2(const __m256 x[6], __m256 r[6]) {
+  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+  const __m256 a = _mm256_sub_ps(x[4], _mm256_mul_ps(four, x[2])), b = _mm256_sub_ps(x[3], _mm256_mul_ps(four, x[1]));
+  const __m256 c = _mm256_sub_ps(x[4], x[2]), e = _mm256_mul_ps(two, _mm256_sub_ps(x[3], x[1]));
+  r[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(four, x[0]), _mm256_mul_ps(five, x[2])), x[4]);
+  r[1] = _mm256_add_ps(a, b), r[2] = _mm256_sub_ps(a, b), r[3] = _mm256_add_ps(c, e), r[4] = _mm256_sub_ps(c, e);
+  r[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(four, x[1]), _mm256_mul_ps(five, x[3])), x[5]);
+}
+
+/// One padded row's row transforms, in groups of 8 tiles: out[j][k] =
+/// input_1d(row[4 k .. 4 k + 5]).xj for k < 8 groups. Per group, five loads
+/// of two quarters each and a 4x4 transpose in each lane, twice, give the six
+/// columns (the stride-4 copy is otherwise scalar); the transform runs on them
+/// in the registers.
 __attribute__((target("avx2"))) inline void split_row_avx2(const float* row, index_t groups, float* const out[6]) {
   for (index_t g = 0; g < groups; ++g) {
     const index_t k = 8 * g;
@@ -302,19 +313,22 @@ __attribute__((target("avx2"))) inline void split_row_avx2(const float* row, ind
     __m256 t[4], u[4];
     transpose_lanes(v0, v1, v2, v3, t);
     transpose_lanes(v1, v2, v3, v4, u);  // one group of 4 on: columns 4 and 5 are its columns 0 and 1
-    for (int j = 0; j < 4; ++j) _mm256_storeu_ps(out[j] + k, t[j]);
-    _mm256_storeu_ps(out[4] + k, u[0]), _mm256_storeu_ps(out[5] + k, u[1]);
+    const __m256 cols[6] = {t[0], t[1], t[2], t[3], u[0], u[1]};
+    __m256 res[6];
+    input_1d_avx2(cols, res);
+    for (int j = 0; j < 6; ++j) _mm256_storeu_ps(out[j] + k, res[j]);
   }
 }
 #endif
 
-/// One channel of one image into the tile entries E[i][j][t0 + t] =
-/// d[4 ty + i][4 tx + j] of its tiles t = ty TW + tx, d the channel
-/// zero-padded by `pad`, the 36 arrays ES apart. The channel's rows are first
-/// all copied into `padded` (4 TH + 4 rows of split_row_len), whose entries
-/// outside the map are zero on entry and stay so; then each padded row r is
-/// split by column phase, out_j[k] = row[4 k + j], into the entries i = r & 3
-/// of tile row r >> 2 and, for r & 3 < 2, i = 4 + (r & 3) of the tile row
+/// One channel of one image into the row-transformed tile entries
+/// E[i][j][t0 + t] = (d B)[i][j] of its tiles t = ty TW + tx, d (6x6) the
+/// tile at row 4 ty, column 4 tx of the channel zero-padded by `pad`, the 36
+/// arrays ES apart. The channel's rows are first all copied into `padded`
+/// (4 TH + 4 rows of split_row_len), whose entries outside the map are zero
+/// on entry and stay so; then each padded row r is split by column phase,
+/// row[4 k + j] for j < 6, and transformed, into the entries i = r & 3 of
+/// tile row r >> 2 and, for r & 3 < 2, i = 4 + (r & 3) of the tile row
 /// above. Splitting right after each row's copy would make the strided loads
 /// straddle the copy's stores, which the CPU cannot forward. The splits run in
 /// whole groups of 8: past TW they spill into the next tile row or image,
@@ -332,10 +346,12 @@ void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, i
       if (supcon::detail::gemm::cpu_has_avx2_fma()) return split_row_avx2(row, (TW + 7) / 8, out);
     }
 #endif
-    for (index_t j = 0; j < 6; ++j)
-      for (index_t k0 = 0; k0 < TW; k0 += 8)
+    for (index_t k0 = 0; k0 < TW; k0 += 8)
 #pragma omp simd
-        for (index_t k = k0; k < k0 + 8; ++k) out[j][k] = row[4 * k + j];
+      for (index_t k = k0; k < k0 + 8; ++k) {
+        const T* d = row + 4 * k;
+        store6(input_1d(d[0], d[1], d[2], d[3], d[4], d[5]), out[0] + k, ES);
+      }
   };
   for (index_t r = 0; r < 4 * TH + 2; ++r) {  // tile row TH - 1 reads padded rows up to 4 TH + 1
     const index_t a = r & 3, q = r >> 2;
@@ -345,7 +361,7 @@ void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, i
   }
 }
 
-/// B^T of column j of the tile entries at e = E[0][j] + t, the arrays ES apart.
+/// B^T of column j of the row-transformed entries at e = E[0][j] + t, the arrays ES apart.
 template <class T>
 inline Six<T> input_column(const T* e, index_t ES) {
   return input_1d(e[0], e[6 * ES], e[12 * ES], e[18 * ES], e[24 * ES], e[30 * ES]);
@@ -356,25 +372,17 @@ inline Four<T> output_strided(const T* m, index_t stride) {
   return output_1d(m[0], m[stride], m[2 * stride], m[3 * stride], m[4 * stride], m[5 * stride]);
 }
 
-/// B^T d B of tiles s .. s + n - 1 from their entries E (arrays ES apart);
-/// tile s + i's entry xi goes to out[xi plane + i].
+/// B^T (d B) of tiles s .. s + n - 1 from their row-transformed entries E
+/// (arrays ES apart); tile s + i's entry xi goes to out[xi plane + i]. One
+/// column j of d B at a time, six values in and six out: with all 36 at
+/// once they spill from the registers.
 template <class T>
 void input_tiles(const T* E, index_t ES, index_t s, index_t n, T* out, index_t plane) {
+  for (index_t j = 0; j < 6; ++j) {
+    const T* e = E + j * ES + s;
+    T* o = out + j * plane;
 #pragma omp simd
-  for (index_t i = 0; i < n; ++i) {
-    // B^T d, column by column: cj = B^T d_.j
-    const T* e = E + s + i;
-    const Six<T> c0 = input_column(e, ES), c1 = input_column(e + ES, ES), c2 = input_column(e + 2 * ES, ES),
-                 c3 = input_column(e + 3 * ES, ES), c4 = input_column(e + 4 * ES, ES),
-                 c5 = input_column(e + 5 * ES, ES);
-    // (B^T d) B, row by row
-    T* o = out + i;
-    store6(input_1d(c0.x0, c1.x0, c2.x0, c3.x0, c4.x0, c5.x0), o, plane);
-    store6(input_1d(c0.x1, c1.x1, c2.x1, c3.x1, c4.x1, c5.x1), o + 6 * plane, plane);
-    store6(input_1d(c0.x2, c1.x2, c2.x2, c3.x2, c4.x2, c5.x2), o + 12 * plane, plane);
-    store6(input_1d(c0.x3, c1.x3, c2.x3, c3.x3, c4.x3, c5.x3), o + 18 * plane, plane);
-    store6(input_1d(c0.x4, c1.x4, c2.x4, c3.x4, c4.x4, c5.x4), o + 24 * plane, plane);
-    store6(input_1d(c0.x5, c1.x5, c2.x5, c3.x5, c4.x5, c5.x5), o + 30 * plane, plane);
+    for (index_t i = 0; i < n; ++i) store6(input_column(e + i, ES), o + i, 6 * plane);
   }
 }
 
