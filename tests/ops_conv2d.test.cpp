@@ -46,6 +46,24 @@ TEST_CASE("The im2col fast path equals the direct loops, forward and backward") 
   }
 }
 
+TEST_CASE("im2col through offset tables gives the same columns as the row loops") {
+  // C, H, W, K, stride, padding: outputs 1 to 20 wide, windows reading
+  // padding on every side, strides 1 to 3, rows of a wider block (ld)
+  const long cases[][6] = {{3, 8, 8, 3, 2, 1}, {2, 7, 9, 3, 2, 1}, {2, 9, 6, 5, 2, 2}, {1, 10, 11, 3, 3, 0},
+                           {2, 4, 4, 3, 1, 1}, {1, 12, 12, 7, 2, 3}, {2, 3, 2, 3, 2, 1}, {1, 20, 20, 3, 1, 1}};
+  for (const auto& k : cases) {
+    const long C = k[0], H = k[1], W = k[2], K = k[3], s = k[4], p = k[5];
+    INFO("C=" << C << " H=" << H << " W=" << W << " K=" << K << " s=" << s << " p=" << p);
+    const long OH = ops::window_output_size(H, K, s, p, "test"), OW = ops::window_output_size(W, K, s, p, "test");
+    const long ld = OH * OW + 5;
+    const Tensor<double> x = randn<double>({C, H, W}, 31);
+    Tensor<double> rows({C * K * K, ld}, 7.0), gathered({C * K * K, ld}, 7.0);
+    ops::detail::im2col_rows(x.data(), C, H, W, K, s, p, OH, OW, rows.data(), ld);
+    ops::detail::im2col_gather(x.data(), C, H, W, K, s, p, OH, OW, gathered.data(), ld);
+    CHECK(gathered.vec() == rows.vec());  // the entries past OH*OW of each row keep their 7s in both
+  }
+}
+
 TEST_CASE("The fast path gives the same float results when its workspace is reused across shapes") {
   ops::Conv2dWorkspace<float> ws;
   for (const Geometry& g : geometries) {
