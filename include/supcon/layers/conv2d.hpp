@@ -57,15 +57,15 @@ class Conv2d : public Module<T> {
 
   /// x is (N, C, H, W); returns (N, OC, OH, OW). Caches x.
   Tensor<T> forward(const Tensor<T>& x) override {
-    check_input(x);
+    Shape y_shape = check_input(x);
     copy_parallel(x, x_);
-    return forward_cached();
+    return forward_cached(std::move(y_shape));
   }
   /// As forward, keeping x itself as the cache.
   Tensor<T> forward_owned(Tensor<T>&& x) override {
-    check_input(x);
+    Shape y_shape = check_input(x);
     x_ = std::move(x);
-    return forward_cached();
+    return forward_cached(std::move(y_shape));
   }
 
   /// dy is (N, OC, OH, OW); returns dx; adds into weight.grad and bias.grad.
@@ -90,16 +90,15 @@ class Conv2d : public Module<T> {
   }
 
  private:
-  void check_input(const Tensor<T>& x) const {
+  /// Refuses a bad x before it replaces the cache; returns the output's shape.
+  Shape check_input(const Tensor<T>& x) const {
     detail::require_input(x, 4, in_, "(N, " + std::to_string(in_) + ", H, W)", name());
-    ops::window_output_size(x.dim(2), k_, s_, p_, name());
-    ops::window_output_size(x.dim(3), k_, s_, p_, name());
+    return {x.dim(0), out_, ops::window_output_size(x.dim(2), k_, s_, p_, name()),
+            ops::window_output_size(x.dim(3), k_, s_, p_, name())};
   }
-  /// y = conv(x_) for the cached input.
-  Tensor<T> forward_cached() {
-    const index_t OH = ops::window_output_size(x_.dim(2), k_, s_, p_, name());
-    const index_t OW = ops::window_output_size(x_.dim(3), k_, s_, p_, name());
-    y_shape_ = {x_.dim(0), out_, OH, OW};
+  /// y = conv(x_) for the cached input, of shape y_shape.
+  Tensor<T> forward_cached(Shape y_shape) {
+    y_shape_ = std::move(y_shape);
     cached_ = true;
     Tensor<T> y;
     ops::conv2d_forward(x_, weight.value, has_bias_ ? &bias.value : nullptr, s_, p_, y, ws_);
