@@ -177,6 +177,53 @@ TEST_CASE("Layers that cache their input give the same results when handed it wi
   check_owned_forward([] { Rng r(1); return supcon::Linear<double>(4, 3, true, r); }, {5, 4});
 }
 
+namespace {
+// relu(bn(x)) of a BatchNorm2d with its ReLU fused against the two layers in
+// a row: the same y, dx and parameter gradients, in the current mode of both.
+void check_fused_relu(supcon::BatchNorm2d<double>& fused, supcon::BatchNorm2d<double>& bn, std::uint64_t seed) {
+  supcon::ReLU<double> relu;
+  Rng rng(seed);
+  Tensor<double> x({6, 3, 3, 2}), dy(x.shape());
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = rng.normal(), dy[i] = rng.normal();
+  const Tensor<double> y = fused.forward(x), y_ref = relu.forward(bn.forward(x));
+  REQUIRE(y.shape() == y_ref.shape());
+  for (supcon::index_t i = 0; i < y.size(); ++i) CHECK(y[i] == Approx(y_ref[i]).margin(1e-14));
+  const Tensor<double> dx = fused.backward(dy), dx_ref = bn.backward(relu.backward(dy));
+  for (supcon::index_t i = 0; i < dx.size(); ++i) CHECK(dx[i] == Approx(dx_ref[i]).margin(1e-13));
+  for (supcon::index_t c = 0; c < 3; ++c) {
+    CHECK(fused.weight.grad[c] == Approx(bn.weight.grad[c]).margin(1e-13));
+    CHECK(fused.bias.grad[c] == Approx(bn.bias.grad[c]).margin(1e-13));
+    CHECK(fused.running_var[c] == Approx(bn.running_var[c]).margin(1e-15));
+  }
+}
+}  // namespace
+
+TEST_CASE("Batch norm with its ReLU fused equals a batch norm then a ReLU, in training, evaluation and sync") {
+  supcon::BatchNorm2d<double> fused(3), bn(3);
+  fused.fuse_relu(true);
+  CHECK(fused.fused_relu());
+  CHECK(fused.name() == "BatchNorm2d(3) + ReLU");
+  supcon::BatchNorm2d<float> fused_f(3), bn_f(3);
+  fused_f.fuse_relu(true);
+  CHECK(keys(fused_f) == keys(bn_f));  // the ReLU adds no state
+  for (auto* b : {&fused, &bn}) b->bias.value = Tensor<double>({3}, std::vector<double>{0.2, -0.3, 0.0});
+  SECTION("training") { check_fused_relu(fused, bn, 11); }
+  SECTION("evaluation") {
+    for (auto* b : {&fused, &bn}) b->set_training(false), b->running_mean[1] = 0.4;
+    check_fused_relu(fused, bn, 12);
+  }
+  SECTION("synchronised statistics") {
+    supcon::BatchNormSyncScope scope([](double*, supcon::index_t) {});
+    check_fused_relu(fused, bn, 13);
+  }
+  SECTION("switched off again") {
+    fused.fuse_relu(false);
+    Tensor<double> x({4, 3, 2, 2}, -1.0);
+    x[0] = 2.0;
+    CHECK(fused.forward(x).vec() == bn.forward(x).vec());
+  }
+}
+
 TEST_CASE("A Sequential hands each output on to the next layer and still matches the layers called one by one") {
   Rng r1(3), r2(3);
   supcon::Sequential<double> seq;

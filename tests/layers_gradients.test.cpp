@@ -76,6 +76,17 @@ TEST_CASE("BatchNorm2d's gradients in evaluation mode are those of an affine map
   check_all(bn, randn({2, 2, 3, 2}, 8));
 }
 
+TEST_CASE("BatchNorm2d's gradients with its ReLU fused match central differences in both modes") {
+  supcon::BatchNorm2d<double> bn(3);
+  bn.fuse_relu(true);
+  bn.weight.value = Tensor<double>({3}, std::vector<double>{1.2, -0.7, 0.9});
+  bn.bias.value = Tensor<double>({3}, std::vector<double>{0.3, -0.2, 0.1});
+  check_all(bn, randn({3, 3, 2, 3}, 17));
+  bn.running_mean = Tensor<double>({3}, std::vector<double>{0.1, -0.4, 0.2});
+  bn.set_training(false);
+  check_all(bn, randn({2, 3, 3, 2}, 18));
+}
+
 TEST_CASE("BatchNorm1d's gradients match central differences in both modes") {
   supcon::BatchNorm1d<double> bn(4);
   bn.weight.value = randn({4}, 9);

@@ -102,6 +102,50 @@ TEST_CASE("The training batch-norm input gradient sums to zero and is orthogonal
   }
 }
 
+TEST_CASE("Fused batch norm and ReLU equal the two ops in a row on maps split over threads, and keep a NaN") {
+  // (7, 5, 9, 9): 35 slices of 81 entries, cut into uneven runs of slices by
+  // two and three threads; the slices of one channel fall to different threads
+  Tensor<float> x({7, 5, 9, 9}), dy(x.shape());
+  supcon::Rng rng(21);
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.normal()), dy[i] = static_cast<float>(rng.normal());
+  const Tensor<float> weight({5}, std::vector<float>{1.5f, -0.7f, 1.0f, 0.3f, 2.0f});
+  const Tensor<float> bias({5}, std::vector<float>{0.1f, 0.2f, -0.4f, 0.0f, 1.0f});
+  Tensor<float> y_ref, mean_ref, var_ref, r_ref, dr, dx_ref, dw_ref({5}), db_ref({5});
+  std::vector<std::uint8_t> mask_ref;
+  ops::batchnorm_forward_train(x, weight, bias, 1e-5f, y_ref, mean_ref, var_ref);
+  ops::relu_forward_mask(y_ref, r_ref, mask_ref);
+  ops::relu_backward_mask(dy, mask_ref.data(), dr);
+  ops::batchnorm_backward_train(dr, x, weight, mean_ref, var_ref, 1e-5f, dx_ref, dw_ref, db_ref);
+  for (int threads : {1, 2, 3})
+    layers_test::with_threads(threads, [&] {
+      Tensor<float> y, mean, var, dx, dw({5}), db({5});
+      std::vector<std::uint8_t> mask;
+      ops::batchnorm_relu_forward_train(x, weight, bias, 1e-5f, y, mask, mean, var);
+      ops::batchnorm_relu_backward_train(dy, mask.data(), x, weight, mean, var, 1e-5f, dx, dw, db);
+      REQUIRE(y.shape() == x.shape());
+      REQUIRE(dx.shape() == x.shape());
+      CHECK(mask == mask_ref);
+      CHECK(mean.vec() == mean_ref.vec());
+      CHECK(var.vec() == var_ref.vec());
+      supcon::index_t wrong = 0;
+      for (supcon::index_t i = 0; i < x.size(); ++i)
+        wrong += std::abs(y[i] - r_ref[i]) > 1e-6f || std::abs(dx[i] - dx_ref[i]) > 1e-5f;
+      CHECK(wrong == 0);
+      for (supcon::index_t c = 0; c < 5; ++c) {
+        CHECK(dw[c] == Approx(dw_ref[c]).margin(1e-4));
+        CHECK(db[c] == Approx(db_ref[c]).margin(1e-4));
+      }
+    });
+  // a NaN in x makes its channel's statistics NaN: the whole channel stays NaN
+  x[3 * 81 + 5] = std::numeric_limits<float>::quiet_NaN();
+  Tensor<float> y, mean, var;
+  std::vector<std::uint8_t> mask;
+  ops::batchnorm_relu_forward_train(x, weight, bias, 1e-5f, y, mask, mean, var);
+  CHECK(std::isnan(y[3 * 81]));
+  CHECK(std::isnan(y[(5 + 3) * 81 + 40]));
+  CHECK_FALSE(std::isnan(y[2 * 81 + 7]));
+}
+
 TEST_CASE("Running statistics move by the momentum towards the mean and the unbiased variance") {
   Tensor<double> rm({1}, 0.0), rv({1}, 1.0);
   // Batch of M = 4 values with biased variance 2: unbiased 2 * 4 / 3.

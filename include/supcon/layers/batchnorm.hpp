@@ -13,13 +13,20 @@
 ///
 /// backward follows the mode of the latest forward: the three-term gradient
 /// through the batch statistics in training, an affine map in evaluation.
+///
+/// With fuse_relu(true) the layer computes relu(bn(x)), the pair that every
+/// residual block has: in training the ReLU runs inside batch norm's own
+/// passes (ops::batchnorm_relu_forward_train), saving a pass over the
+/// activations each way. The state is that of the batch norm alone.
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "supcon/core/module.hpp"
 #include "supcon/layers/common.hpp"
+#include "supcon/ops/activation.hpp"
 #include "supcon/ops/batchnorm.hpp"
 
 namespace supcon {
@@ -76,6 +83,10 @@ class BatchNorm : public Module<T> {
   index_t channels() const { return c_; }
   T eps() const { return eps_; }
   T momentum() const { return momentum_; }
+  /// Whether the layer computes relu(bn(x)) instead of bn(x).
+  bool fused_relu() const { return fuse_relu_; }
+  /// Makes the layer compute relu(bn(x)) (on) or bn(x) (off) from the next forward.
+  void fuse_relu(bool on) { fuse_relu_ = on; }
 
   /// x is (N, C) or (N, C, H, W) per Rank; returns the same shape. In training
   /// mode also updates running_mean and running_var.
@@ -97,14 +108,23 @@ class BatchNorm : public Module<T> {
     Tensor<T> dx;
     require(!(cached_training_ && synced_) || batchnorm_sync_reducer(), name(),
             ": the forward used synchronised statistics, so its backward needs the reducer still set");
+    const bool relu = cached_relu_;
+    if (relu && cached_training_ && !synced_) {  // forward: y = relu(bn(x)), one op
+      ops::batchnorm_relu_backward_train(dy, positive_.data(), x_, weight.value, mean_, var_, eps_, dx, weight.grad,
+                                         bias.grad);
+      return dx;
+    }
+    Tensor<T> drelu;
+    if (relu) ops::relu_backward_mask(dy, positive_.data(), drelu);  // forward: y = relu(b), b = bn(x)
+    const Tensor<T>& db = relu ? drelu : dy;
     if (cached_training_ && synced_)
-      ops::batchnorm_backward_train_sync(dy, x_, weight.value, mean_, var_, eps_, count_, batchnorm_sync_reducer(),
+      ops::batchnorm_backward_train_sync(db, x_, weight.value, mean_, var_, eps_, count_, batchnorm_sync_reducer(),
                                          dx, weight.grad, bias.grad);
     else if (cached_training_)
-      ops::batchnorm_backward_train(dy, x_, weight.value, mean_, var_, eps_, dx, weight.grad, bias.grad);
+      ops::batchnorm_backward_train(db, x_, weight.value, mean_, var_, eps_, dx, weight.grad, bias.grad);
     else
-      ops::batchnorm_backward_eval(dy, x_, weight.value, running_mean, running_var, eps_, dx,
-                                   weight.grad, bias.grad);
+      ops::batchnorm_backward_eval(db, x_, weight.value, running_mean, running_var, eps_, dx, weight.grad,
+                                   bias.grad);
     return dx;
   }
 
@@ -116,7 +136,9 @@ class BatchNorm : public Module<T> {
     out.push_back({prefix + "running_mean", &running_mean});
     out.push_back({prefix + "running_var", &running_var});
   }
-  std::string name() const override { return kind() + "(" + std::to_string(c_) + ")"; }
+  std::string name() const override {
+    return kind() + "(" + std::to_string(c_) + ")" + (fuse_relu_ ? " + ReLU" : "");
+  }
 
  private:
   void check_input(const Tensor<T>& x) const {
@@ -124,11 +146,12 @@ class BatchNorm : public Module<T> {
                                                  : "(N, " + std::to_string(c_) + ", H, W)",
                           name());
   }
-  /// y = bn(x_) for the cached input; in training mode also the statistics.
+  /// y = bn(x_), or relu(bn(x_)), for the cached input; in training mode also the statistics.
   Tensor<T> forward_cached() {
     const Tensor<T>& x = x_;
     cached_ = true;
     cached_training_ = this->training_;
+    cached_relu_ = fuse_relu_;
     Tensor<T> y;
     if (this->training_) {
       require<ValueError>(x.size() / c_ > 1, name(),
@@ -138,15 +161,22 @@ class BatchNorm : public Module<T> {
       if (synced_) {
         count_ = ops::batchnorm_forward_train_sync(x, weight.value, bias.value, eps_, batchnorm_sync_reducer(),
                                                    y, mean_, var_);
+      } else if (fuse_relu_) {
+        ops::batchnorm_relu_forward_train(x, weight.value, bias.value, eps_, y, positive_, mean_, var_);
+        count_ = x.size() / c_;
       } else {
         ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
         count_ = x.size() / c_;
       }
       ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
+      if (fuse_relu_ && !synced_) return y;
     } else {
       ops::batchnorm_forward_eval(x, weight.value, bias.value, running_mean, running_var, eps_, y);
     }
-    return y;
+    if (!fuse_relu_) return y;
+    Tensor<T> r;  // the ReLU as a pass of its own
+    ops::relu_forward_mask(y, r, positive_);
+    return r;
   }
 
   index_t c_;
@@ -154,6 +184,8 @@ class BatchNorm : public Module<T> {
   Tensor<T> x_, mean_, var_;  // cache: input and batch statistics
   bool cached_ = false, cached_training_ = true;
   bool synced_ = false;  // the latest training forward used synchronised statistics
+  bool fuse_relu_ = false, cached_relu_ = false;
+  std::vector<std::uint8_t> positive_;  // with a fused ReLU: bn(x) > 0, one byte per entry
   index_t count_ = 0;    // its values per channel (over all processes when synced)
 
   static std::string kind() { return Rank == 2 ? "BatchNorm1d" : "BatchNorm2d"; }

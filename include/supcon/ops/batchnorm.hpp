@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <utility>
 #include <vector>
 
 #include "supcon/core/tensor.hpp"
+#include "supcon/ops/activation.hpp"
 
 namespace supcon::ops {
 
@@ -38,44 +40,93 @@ NCS batchnorm_dims(const Tensor<T>& x, const Tensor<T>& weight, const char* what
   return {N, C, x.rank() == 4 ? x.dim(2) * x.dim(3) : 1};
 }
 
-/// Channel c's two sums of the backward: sum dy and sum dy (x - mu), in double.
+/// A channel's two sums of the backward, sum g and sum g (x - mu), in double.
+/// The channel's N slices of S values are g + n gs and x + n xs.
 template <class T>
-std::pair<double, double> batchnorm_grad_sums(const Tensor<T>& dy, const Tensor<T>& x, index_t c, T mu,
-                                              index_t N, index_t C, index_t S) {
+std::pair<double, double> batchnorm_grad_sums(const T* g, index_t gs, const T* x, index_t xs, T mu, index_t N,
+                                              index_t S) {
   double sum_dy = 0, sum_dy_xc = 0;
   for (index_t n = 0; n < N; ++n) {
-    const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S), gs(dy.data() + (n * C + c) * S, S);
-    sum_dy += static_cast<double>(gs.sum());
-    sum_dy_xc += static_cast<double>((gs.array() * (xs.array() - mu)).sum());
+    const ConstVectorMap<T> xv(x + n * xs, S), gv(g + n * gs, S);
+    sum_dy += static_cast<double>(gv.sum());
+    sum_dy_xc += static_cast<double>((gv.array() * (xv.array() - mu)).sum());
   }
   return {sum_dy, sum_dy_xc};
 }
 
-/// Channel c of dx from the channel's sums over all M values (sum_dy_xhat =
-/// invstd * sum dy (x - mu)). forward: xhat = (x - mean) invstd, mean and var
-/// depend on every x of the channel:
+/// A channel's dx (slices dx + n xs) from its sums over all M values
+/// (sum_dy_xhat = invstd * sum g (x - mu)); slices as in batchnorm_grad_sums.
+/// forward: xhat = (x - mean) invstd, mean and var depend on every x of the channel:
 ///   dx = invstd (w g - mean(w g) - xhat mean(w g xhat)) = a g + k (x - mean) + b
 template <class T>
-void batchnorm_channel_dx(const Tensor<T>& dy, const Tensor<T>& x, index_t c, T mu, double invstd, double w,
-                          double sum_dy, double sum_dy_xhat, double M, index_t N, index_t C, index_t S,
-                          Tensor<T>& dx) {
+void batchnorm_channel_dx(const T* g, index_t gs, const T* x, index_t xs, T mu, double invstd, double w,
+                          double sum_dy, double sum_dy_xhat, double M, index_t N, index_t S, T* dx) {
   const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
   const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
           b = static_cast<T>(-invstd * mean_g);
   for (index_t n = 0; n < N; ++n)
-    VectorMap<T>(dx.data() + (n * C + c) * S, S).array() =
-        a * ConstVectorMap<T>(dy.data() + (n * C + c) * S, S).array() +
-        k * (ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() - mu) + b;
+    VectorMap<T>(dx + n * xs, S).array() =
+        a * ConstVectorMap<T>(g + n * gs, S).array() + k * (ConstVectorMap<T>(x + n * xs, S).array() - mu) + b;
 }
-}  // namespace detail
 
-/// Training-mode forward. x is (N, C) or (N, C, H, W); weight, bias are (C,).
-/// y (x's shape), mean (C,) and var (C,) (the biased batch variance) are
-/// resized and assigned. Requires more than one value per channel (M > 1).
+/// relu's gradient of a channel, g = dy where the mask is set and 0 elsewhere,
+/// into out (N slices of S, contiguous); dy's and the mask's slices are ds apart.
 template <class T>
-void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
-                             T eps, Tensor<T>& y, Tensor<T>& mean, Tensor<T>& var) {
-  const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
+void relu_grad_channel(const T* dy, const std::uint8_t* mask, index_t ds, index_t N, index_t S, T* out) {
+  for (index_t n = 0; n < N; ++n) relu_mask_grad_range(dy + n * ds, mask + n * ds, out + n * S, 0, S);
+}
+
+/// f(q, c) for each slice q < N C of S entries (channel c = q mod C), in
+/// memory order, split among the threads: the passes that write a slice each
+/// then stream through memory, where a pass per channel would write a slice
+/// here and a slice there, partial cache lines at each end.
+template <class F>
+void for_each_slice(index_t N, index_t C, index_t S, const F& f) {
+  parallel_ranges(
+      N * C, [&](index_t b, index_t e) {
+        for (index_t q = b; q < e; ++q) f(q, q % C);
+      },
+      std::max<index_t>(1, (index_t(1) << 15) / S));
+}
+
+/// Entries [0, n) of dx = a g + k (x - mu) + b with g = dy, or with a mask,
+/// g = dy where it is set and 0 elsewhere.
+template <class T>
+void batchnorm_dx_slice(const T* __restrict dy, const std::uint8_t* __restrict mask, const T* __restrict x,
+                        T* __restrict dx, index_t n, T a, T k, T mu, T b) {
+  if (!mask) {
+    VectorMap<T>(dx, n).array() =
+        a * ConstVectorMap<T>(dy, n).array() + k * (ConstVectorMap<T>(x, n).array() - mu) + b;
+    return;
+  }
+  for (index_t i = 0; i < n; ++i) {
+    const T g = mask[i] != 0 ? dy[i] : T(0);
+    dx[i] = a * g + k * (x[i] - mu) + b;
+  }
+}
+
+/// Entries [0, n) of y = scale x + shift, or with a mask, of relu(scale x +
+/// shift) and mask = (scale x + shift > 0) (a NaN stays NaN). The pointers are
+/// __restrict: a byte store may alias anything, and the loop would stay scalar.
+template <class T>
+void batchnorm_apply(const T* __restrict x, T* __restrict y, std::uint8_t* __restrict mask, index_t n, T scale,
+                     T shift) {
+  if (!mask) {
+    VectorMap<T>(y, n).array() = scale * ConstVectorMap<T>(x, n).array() + shift;
+    return;
+  }
+  for (index_t i = 0; i < n; ++i) {
+    const T v = scale * x[i] + shift;
+    y[i] = v <= T(0) ? T(0) : v;
+    mask[i] = v > T(0);
+  }
+}
+
+/// Training-mode forward of bn, or of relu(bn) with a mask of x's size.
+template <class T>
+void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, T eps,
+                                  Tensor<T>& y, std::uint8_t* mask, Tensor<T>& mean, Tensor<T>& var) {
+  const auto d = batchnorm_dims(x, weight, "batchnorm");
   const index_t N = d.N, C = d.C, S = d.S;
   require<ValueError>(N * S > 1, "batchnorm: training needs more than one value per channel, got input ",
                       shape_str(x.shape()));
@@ -83,6 +134,7 @@ void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const 
   mean.resize({C});
   var.resize({C});
   const double M = static_cast<double>(N * S);
+  std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
     // One pass over the channel for the sums of d = x - x0 and d^2, with x0 its
@@ -102,12 +154,33 @@ void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const 
     var[c] = static_cast<T>(v);
     // y = weight * (x - mean) * invstd + bias = scale * x + shift
     const double invstd = 1.0 / std::sqrt(v + eps);
-    const T scale = static_cast<T>(weight[c] * invstd);
-    const T shift = static_cast<T>(bias[c] - mu * weight[c] * invstd);
-    for (index_t n = 0; n < N; ++n)
-      VectorMap<T>(y.data() + (n * C + c) * S, S).array() =
-          scale * ConstVectorMap<T>(x.data() + (n * C + c) * S, S).array() + shift;
+    scale[c] = static_cast<T>(weight[c] * invstd);
+    shift[c] = static_cast<T>(bias[c] - mu * weight[c] * invstd);
   }
+  for_each_slice(N, C, S, [&](index_t q, index_t c) {
+    batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c]);
+  });
+}
+}  // namespace detail
+
+/// Training-mode forward. x is (N, C) or (N, C, H, W); weight, bias are (C,).
+/// y (x's shape), mean (C,) and var (C,) (the biased batch variance) are
+/// resized and assigned. Requires more than one value per channel (M > 1).
+template <class T>
+void batchnorm_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                             T eps, Tensor<T>& y, Tensor<T>& mean, Tensor<T>& var) {
+  detail::batchnorm_forward_train_impl(x, weight, bias, eps, y, nullptr, mean, var);
+}
+
+/// relu(bn(x)) in training mode, in the passes of batchnorm_forward_train
+/// alone: y = max(bn(x), 0) and mask = (bn(x) > 0), resized to x's size, the
+/// mask that relu_backward_mask and batchnorm_relu_backward_train take; a NaN
+/// stays NaN. Saves the ReLU's pass over bn(x).
+template <class T>
+void batchnorm_relu_forward_train(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, T eps,
+                                  Tensor<T>& y, std::vector<std::uint8_t>& mask, Tensor<T>& mean, Tensor<T>& var) {
+  mask.resize(static_cast<std::size_t>(x.size()));
+  detail::batchnorm_forward_train_impl(x, weight, bias, eps, y, mask.data(), mean, var);
 }
 
 /// Moves the running statistics towards the batch ones (all (C,)), assigned:
@@ -146,6 +219,53 @@ void batchnorm_forward_eval(const Tensor<T>& x, const Tensor<T>& weight, const T
   }
 }
 
+namespace detail {
+/// Training-mode backward of bn, or of relu(bn) given the forward's mask.
+template <class T>
+void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask, const Tensor<T>& x,
+                                   const Tensor<T>& weight, const Tensor<T>& mean, const Tensor<T>& var, T eps,
+                                   Tensor<T>& dx, Tensor<T>& dweight, Tensor<T>& dbias) {
+  const auto d = batchnorm_dims(x, weight, "batchnorm_backward");
+  const index_t N = d.N, C = d.C, S = d.S;
+  require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ", shape_str(dy.shape()),
+                      ", expected ", shape_str(x.shape()));
+  dx.resize_for_overwrite(x.shape());
+  const double M = static_cast<double>(N * S);
+  // per channel: dx = a g + k (x - mu) + b (batchnorm_channel_dx), the sums first
+  std::vector<T> ca(static_cast<std::size_t>(C)), ck(ca), cb(ca);
+#pragma omp parallel
+  {
+    // with a mask, each channel's relu gradient is written here first, and
+    // its sums then read it from the cache
+    std::vector<T, supcon::detail::default_init_allocator<T>> relu_grad(mask ? static_cast<std::size_t>(N * S) : 0);
+#pragma omp for schedule(static)
+    for (index_t c = 0; c < C; ++c) {
+      const T mu = mean[c];
+      const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+      const T* g = dy.data() + c * S;
+      index_t gs = C * S;
+      if (mask) {  // forward: y = relu(b), b = bn(x)
+        relu_grad_channel(g, mask + c * S, C * S, N, S, relu_grad.data());
+        g = relu_grad.data(), gs = S;
+      }
+      // forward: b = weight * xhat + bias  =>  dbias = sum g, dweight = sum g * xhat
+      // (xhat = (x - mean) invstd, so the second sum is invstd * sum g (x - mean))
+      const auto [sum_dy, sum_dy_xc] = batchnorm_grad_sums(g, gs, x.data() + c * S, C * S, mu, N, S);
+      const double sum_dy_xhat = invstd * sum_dy_xc, w = static_cast<double>(weight[c]);
+      dbias[c] += static_cast<T>(sum_dy);
+      dweight[c] += static_cast<T>(sum_dy_xhat);
+      ca[c] = static_cast<T>(invstd * w);
+      ck[c] = static_cast<T>(-invstd * invstd * w * sum_dy_xhat / M);
+      cb[c] = static_cast<T>(-invstd * w * sum_dy / M);
+    }
+  }
+  for_each_slice(N, C, S, [&](index_t q, index_t c) {
+    batchnorm_dx_slice(dy.data() + q * S, mask ? mask + q * S : nullptr, x.data() + q * S, dx.data() + q * S, S,
+                       ca[c], ck[c], mean[c], cb[c]);
+  });
+}
+}  // namespace detail
+
 /// Training-mode backward. dy and x have the forward's input shape; mean and
 /// var are those returned by batchnorm_forward_train. dx is resized and
 /// ASSIGNED; dweight and dbias (C,) are ACCUMULATED. With g = weight * dy:
@@ -154,25 +274,18 @@ template <class T>
 void batchnorm_backward_train(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
                               const Tensor<T>& mean, const Tensor<T>& var, T eps, Tensor<T>& dx,
                               Tensor<T>& dweight, Tensor<T>& dbias) {
-  const auto d = detail::batchnorm_dims(x, weight, "batchnorm_backward");
-  const index_t N = d.N, C = d.C, S = d.S;
-  require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
-                      shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
-  dx.resize_for_overwrite(x.shape());
-  const double M = static_cast<double>(N * S);
-#pragma omp parallel for schedule(static)
-  for (index_t c = 0; c < C; ++c) {
-    const T mu = mean[c];
-    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
-    // forward: y = weight * xhat + bias  =>  dbias = sum dy, dweight = sum dy * xhat
-    // (xhat = (x - mean) invstd, so the second sum is invstd * sum dy (x - mean))
-    const auto [sum_dy, sum_dy_xc] = detail::batchnorm_grad_sums(dy, x, c, mu, N, C, S);
-    const double sum_dy_xhat = invstd * sum_dy_xc;
-    dbias[c] += static_cast<T>(sum_dy);
-    dweight[c] += static_cast<T>(sum_dy_xhat);
-    detail::batchnorm_channel_dx(dy, x, c, mu, invstd, static_cast<double>(weight[c]), sum_dy, sum_dy_xhat, M, N,
-                                 C, S, dx);
-  }
+  detail::batchnorm_backward_train_impl(dy, nullptr, x, weight, mean, var, eps, dx, dweight, dbias);
+}
+
+/// Backward of batchnorm_relu_forward_train from its mask: that of
+/// batchnorm_backward_train with dy replaced by relu's gradient, dy where the
+/// mask is set and 0 elsewhere, without writing that gradient out. Shapes and
+/// assignments as batchnorm_backward_train; mask holds x.size() bytes.
+template <class T>
+void batchnorm_relu_backward_train(const Tensor<T>& dy, const std::uint8_t* mask, const Tensor<T>& x,
+                                   const Tensor<T>& weight, const Tensor<T>& mean, const Tensor<T>& var, T eps,
+                                   Tensor<T>& dx, Tensor<T>& dweight, Tensor<T>& dbias) {
+  detail::batchnorm_backward_train_impl(dy, mask, x, weight, mean, var, eps, dx, dweight, dbias);
 }
 
 /// Synchronised batch norm: replaces data (n,) by its element-wise sum over
@@ -248,7 +361,7 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
   std::vector<double> sums(static_cast<std::size_t>(2 * C), 0.0);
 #pragma omp parallel for schedule(static)
   for (index_t c = 0; c < C; ++c) {
-    const auto [s1, s2] = detail::batchnorm_grad_sums(dy, x, c, mean[c], N, C, S);
+    const auto [s1, s2] = detail::batchnorm_grad_sums(dy.data() + c * S, C * S, x.data() + c * S, C * S, mean[c], N, S);
     const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
     // forward: y = weight * xhat + bias (this process's share of dbias, dweight)
     dbias[c] += static_cast<T>(s1);
@@ -262,9 +375,10 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
     // forward: xhat = (x - mean) invstd with the global mean and variance: the
     // dx of batchnorm_backward_train with the global sums and count
     const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
-    detail::batchnorm_channel_dx(dy, x, c, mean[c], invstd, static_cast<double>(weight[c]),
-                                 sums[static_cast<std::size_t>(c)], invstd * sums[static_cast<std::size_t>(C + c)],
-                                 static_cast<double>(M), N, C, S, dx);
+    detail::batchnorm_channel_dx(dy.data() + c * S, C * S, x.data() + c * S, C * S, mean[c], invstd,
+                                 static_cast<double>(weight[c]), sums[static_cast<std::size_t>(c)],
+                                 invstd * sums[static_cast<std::size_t>(C + c)], static_cast<double>(M), N, S,
+                                 dx.data() + c * S);
   }
 }
 
