@@ -54,6 +54,9 @@ class Conv2d : public Module<T> {
   index_t stride() const { return s_; }
   index_t padding() const { return p_; }
   bool has_bias() const { return has_bias_; }
+  /// The input of the latest forward, which the layer keeps for its backward
+  /// (empty before the first forward).
+  const Tensor<T>& cached_input() const { return x_; }
 
   /// x is (N, C, H, W); returns (N, OC, OH, OW). Caches x.
   Tensor<T> forward(const Tensor<T>& x) override {

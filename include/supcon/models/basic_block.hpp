@@ -34,7 +34,9 @@ class BasicBlock : public Module<T> {
       : in_(in_planes), planes_(planes), stride_(stride),
         conv1_(in_planes, planes, 3, stride, 1, false, rng), bn1_(planes),
         conv2_(planes, planes, 3, 1, 1, false, rng), bn2_(planes),
-        shortcut_(in_planes, planes, stride, rng) {}
+        shortcut_(in_planes, planes, stride, rng) {
+    bn1_.fuse_relu(true);  // h = relu(bn1(.)) in batch norm's passes
+  }
 
   index_t out_channels() const { return planes_; }
   /// Sets the scale of the last batch norm to 0, so the block starts as
@@ -43,13 +45,20 @@ class BasicBlock : public Module<T> {
 
   /// x is (N, C, H, W); returns (N, P, OH, OW).
   Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> own;
+    copy_parallel(x, own);
+    return forward_owned(std::move(own));
+  }
+  /// As forward; conv1 keeps x as its cache, and the shortcut reads it there.
+  Tensor<T> forward_owned(Tensor<T>&& x) override {
     // each intermediate is handed to the layer that caches it, not copied
-    Tensor<T> h = relu1_.forward(bn1_.forward_owned(conv1_.forward(x)));
+    Tensor<T> h = bn1_.forward_owned(conv1_.forward_owned(std::move(x)));  // relu(bn1(conv1(x)))
+    const Tensor<T>& xin = conv1_.cached_input();
     Tensor<T> m = bn2_.forward_owned(conv2_.forward_owned(std::move(h)));
     if (shortcut_.projection())
-      add_into(m, shortcut_.forward(x));
+      add_into(m, shortcut_.forward(xin));
     else
-      add_into(m, x);  // the identity, without its copy
+      add_into(m, xin);  // the identity, without its copy
     return relu_out_.forward(m);
   }
 
@@ -60,8 +69,7 @@ class BasicBlock : public Module<T> {
     // main path, last op first. forward: m = bn2(conv2(h))
     Tensor<T> d = bn2_.backward(dsum);
     d = conv2_.backward(d);
-    // forward: h = relu(bn1(conv1(x)))
-    d = relu1_.backward(d);
+    // forward: h = relu(bn1(conv1(x))), bn1 with the ReLU fused
     d = bn1_.backward(d);
     Tensor<T> d_main = conv1_.backward(d);
     // skip path. forward: shortcut(x); x feeds both paths: dx = d_main + d_shortcut
@@ -104,8 +112,7 @@ class BasicBlock : public Module<T> {
 
   index_t in_, planes_, stride_;
   Conv2d<T> conv1_;
-  BatchNorm2d<T> bn1_;
-  ReLU<T> relu1_;
+  BatchNorm2d<T> bn1_;  // with the ReLU after it
   Conv2d<T> conv2_;
   BatchNorm2d<T> bn2_;
   Shortcut<T> shortcut_;

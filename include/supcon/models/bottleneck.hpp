@@ -36,7 +36,9 @@ class Bottleneck : public Module<T> {
         conv1_(in_planes, planes, 1, 1, 0, false, rng), bn1_(planes),
         conv2_(planes, planes, 3, stride, 1, false, rng), bn2_(planes),
         conv3_(planes, expansion * planes, 1, 1, 0, false, rng), bn3_(expansion * planes),
-        shortcut_(in_planes, expansion * planes, stride, rng) {}
+        shortcut_(in_planes, expansion * planes, stride, rng) {
+    bn1_.fuse_relu(true), bn2_.fuse_relu(true);  // relu(bn(.)) in batch norm's passes
+  }
 
   index_t out_channels() const { return expansion * planes_; }
   /// Sets the scale of the last batch norm (bn3) to 0: the block starts as
@@ -45,14 +47,21 @@ class Bottleneck : public Module<T> {
 
   /// x is (N, C, H, W); returns (N, 4P, OH, OW).
   Tensor<T> forward(const Tensor<T>& x) override {
+    Tensor<T> own;
+    copy_parallel(x, own);
+    return forward_owned(std::move(own));
+  }
+  /// As forward; conv1 keeps x as its cache, and the shortcut reads it there.
+  Tensor<T> forward_owned(Tensor<T>&& x) override {
     // each intermediate is handed to the layer that caches it, not copied
-    Tensor<T> h1 = relu1_.forward(bn1_.forward_owned(conv1_.forward(x)));
-    Tensor<T> h2 = relu2_.forward(bn2_.forward_owned(conv2_.forward_owned(std::move(h1))));
+    Tensor<T> h1 = bn1_.forward_owned(conv1_.forward_owned(std::move(x)));  // relu(bn1(conv1(x)))
+    const Tensor<T>& xin = conv1_.cached_input();
+    Tensor<T> h2 = bn2_.forward_owned(conv2_.forward_owned(std::move(h1)));  // relu(bn2(conv2(h1)))
     Tensor<T> m = bn3_.forward_owned(conv3_.forward_owned(std::move(h2)));
     if (shortcut_.projection())
-      add_into(m, shortcut_.forward(x));
+      add_into(m, shortcut_.forward(xin));
     else
-      add_into(m, x);  // the identity, without its copy
+      add_into(m, xin);  // the identity, without its copy
     return relu_out_.forward(m);
   }
 
@@ -63,12 +72,10 @@ class Bottleneck : public Module<T> {
     // main path, last op first. forward: m = bn3(conv3(h2))
     Tensor<T> d = bn3_.backward(dsum);
     d = conv3_.backward(d);
-    // forward: h2 = relu(bn2(conv2(h1)))
-    d = relu2_.backward(d);
+    // forward: h2 = relu(bn2(conv2(h1))), bn2 with the ReLU fused
     d = bn2_.backward(d);
     d = conv2_.backward(d);
-    // forward: h1 = relu(bn1(conv1(x)))
-    d = relu1_.backward(d);
+    // forward: h1 = relu(bn1(conv1(x))), bn1 with the ReLU fused
     d = bn1_.backward(d);
     Tensor<T> d_main = conv1_.backward(d);
     // skip path. forward: shortcut(x); x feeds both paths: dx = d_main + d_shortcut
@@ -113,11 +120,9 @@ class Bottleneck : public Module<T> {
 
   index_t in_, planes_, stride_;
   Conv2d<T> conv1_;
-  BatchNorm2d<T> bn1_;
-  ReLU<T> relu1_;
+  BatchNorm2d<T> bn1_;  // with the ReLU after it
   Conv2d<T> conv2_;
-  BatchNorm2d<T> bn2_;
-  ReLU<T> relu2_;
+  BatchNorm2d<T> bn2_;  // with the ReLU after it
   Conv2d<T> conv3_;
   BatchNorm2d<T> bn3_;
   Shortcut<T> shortcut_;

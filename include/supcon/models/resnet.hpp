@@ -78,6 +78,7 @@ class ResNet : public Module<T> {
         conv1_(cfg.in_channels, cfg.width, cfg.stem == Stem::cifar ? 3 : 7,
                cfg.stem == Stem::cifar ? 1 : 2, cfg.stem == Stem::cifar ? 1 : 3, false, rng),
         bn1_(cfg.width), pool_(3, 2, 1) {
+    bn1_.fuse_relu(true);
     index_t in = cfg.width;
     for (int stage = 0; stage < 4; ++stage) {
       const index_t planes = cfg.width << stage;
@@ -102,9 +103,9 @@ class ResNet : public Module<T> {
 
   /// x is (N, in_channels, H, W); returns the pooled features (N, feature_dim()).
   Tensor<T> forward(const Tensor<T>& x) override {
-    Tensor<T> h = relu_.forward(bn1_.forward_owned(conv1_.forward(x)));
+    Tensor<T> h = bn1_.forward_owned(conv1_.forward(x));  // relu(bn1(conv1(x))), the ReLU fused
     if (cfg_.stem == Stem::imagenet) h = pool_.forward(h);
-    for (Block& b : blocks_) h = std::visit([&](auto& blk) { return blk.forward(h); }, b);
+    for (Block& b : blocks_) h = std::visit([&](auto& blk) { return blk.forward_owned(std::move(h)); }, b);
     return gap_.forward(h);
   }
 
@@ -117,8 +118,7 @@ class ResNet : public Module<T> {
       d = std::visit([&](auto& blk) { return blk.backward(d); }, *it);
     // forward: h = [maxpool](relu(bn1(conv1(x))))
     if (cfg_.stem == Stem::imagenet) d = pool_.backward(d);
-    d = relu_.backward(d);
-    d = bn1_.backward(d);
+    d = bn1_.backward(d);  // the ReLU's too
     return conv1_.backward(d);
   }
 
@@ -154,7 +154,7 @@ class ResNet : public Module<T> {
                                          conv1_.stride(), conv1_.padding(), H, W);
     chw = {cfg_.width, H, W};
     rows.push_back({prefix + "conv1", conv1_.name(), chw, count_parameters(conv1_), stem_flops});
-    rows.push_back({prefix + "bn1", bn1_.name() + " + ReLU", chw, count_parameters(bn1_), 0});
+    rows.push_back({prefix + "bn1", bn1_.name(), chw, count_parameters(bn1_), 0});
     if (cfg_.stem == Stem::imagenet) {
       chw = {cfg_.width, ops::window_output_size(H, 3, 2, 1, "summary"),
              ops::window_output_size(W, 3, 2, 1, "summary")};
@@ -172,8 +172,7 @@ class ResNet : public Module<T> {
   ResNetConfig cfg_;
   ResNetArch arch_;
   Conv2d<T> conv1_;
-  BatchNorm2d<T> bn1_;
-  ReLU<T> relu_;
+  BatchNorm2d<T> bn1_;  // with the ReLU after it
   MaxPool2d<T> pool_;  // used by the imagenet stem only
   std::vector<Block> blocks_;
   std::vector<std::string> keys_;  // "layer1.0.", ...
