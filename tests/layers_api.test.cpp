@@ -224,6 +224,22 @@ TEST_CASE("Batch norm with its ReLU fused equals a batch norm then a ReLU, in tr
   }
 }
 
+TEST_CASE("A ReLU given a residual sum's two terms equals the ReLU of their sum, forward and backward") {
+  Rng rng(14);
+  Tensor<double> a({2, 3, 4, 4}), b(a.shape()), dy(a.shape());
+  for (supcon::index_t i = 0; i < a.size(); ++i) a[i] = rng.normal(), b[i] = rng.normal(), dy[i] = rng.normal();
+  Tensor<double> sum = a;
+  for (supcon::index_t i = 0; i < a.size(); ++i) sum[i] += b[i];
+  supcon::ReLU<double> fused, plain;
+  Tensor<double> a_copy = a;
+  const Tensor<double> y = fused.forward_sum(std::move(a_copy), b), y_ref = plain.forward(sum);
+  REQUIRE(y.shape() == y_ref.shape());
+  CHECK(y.vec() == y_ref.vec());
+  CHECK(fused.backward(dy).vec() == plain.backward(dy).vec());
+  Tensor<double> wrong({2, 3, 4, 3});
+  CHECK_THROWS_WITH(fused.forward_sum(std::move(wrong), b), Contains("residual join"));
+}
+
 TEST_CASE("A Sequential hands each output on to the next layer and still matches the layers called one by one") {
   Rng r1(3), r2(3);
   supcon::Sequential<double> seq;

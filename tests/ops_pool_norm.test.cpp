@@ -223,6 +223,29 @@ TEST_CASE("ReLU on tensors large enough to be split over threads equals its defi
     });
 }
 
+TEST_CASE("The residual join and ReLU in one pass equal the sum then the ReLU, on any number of threads") {
+  const Tensor<double> a = randn({100003}, 10), b = randn({100003}, 11);
+  for (int threads : {1, 2, 3})
+    layers_test::with_threads(threads, [&] {
+      Tensor<double> sum = a, y, y_fused = a;
+      std::vector<std::uint8_t> mask, mask_fused;
+      for (supcon::index_t i = 0; i < a.size(); ++i) sum[i] += b[i];
+      ops::relu_forward_mask(sum, y, mask);
+      ops::add_relu_forward_mask(y_fused, b, mask_fused);
+      CHECK(y_fused.vec() == y.vec());
+      CHECK(mask_fused == mask);
+    });
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor<double> x({3}, std::vector<double>{1, nan, -2});
+  std::vector<std::uint8_t> mask;
+  ops::add_relu_forward_mask(x, Tensor<double>({3}, std::vector<double>{-3, 1, 2}), mask);
+  CHECK(x[0] == 0);
+  CHECK(std::isnan(x[1]));
+  CHECK(x[2] == 0);
+  CHECK(mask == std::vector<std::uint8_t>{0, 0, 0});
+  CHECK_THROWS_AS(ops::add_relu_forward_mask(x, Tensor<double>({4}), mask), supcon::ShapeError);
+}
+
 TEST_CASE("Linear backward adds into dweight and dbias but assigns dx") {
   const Tensor<double> x = randn({2, 3}, 4), w = randn({4, 3}, 5), dy = randn({2, 4}, 6);
   Tensor<double> dx({2, 3}, 100.0), dw({4, 3}, 1.0), db({4}, 1.0);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "supcon/core/module.hpp"
@@ -22,6 +23,14 @@ class ReLU : public Module<T> {
     shape_ = x.shape();
     cached_ = true;
     return y;
+  }
+  /// relu(a + b), a residual join and this ReLU in one pass: as forward(a + b),
+  /// written over a. a and b have the same shape.
+  Tensor<T> forward_sum(Tensor<T>&& a, const Tensor<T>& b) {
+    ops::add_relu_forward_mask(a, b, positive_);
+    shape_ = a.shape();
+    cached_ = true;
+    return std::move(a);
   }
   Tensor<T> backward(const Tensor<T>& dy) override {
     detail::require_backward(cached_, dy, shape_, name());

@@ -55,11 +55,9 @@ class BasicBlock : public Module<T> {
     Tensor<T> h = bn1_.forward_owned(conv1_.forward_owned(std::move(x)));  // relu(bn1(conv1(x)))
     const Tensor<T>& xin = conv1_.cached_input();
     Tensor<T> m = bn2_.forward_owned(conv2_.forward_owned(std::move(h)));
-    if (shortcut_.projection())
-      add_into(m, shortcut_.forward(xin));
-    else
-      add_into(m, xin);  // the identity, without its copy
-    return relu_out_.forward(m);
+    // y = relu(m + shortcut(x)), the join and the ReLU in one pass over m
+    if (shortcut_.projection()) return relu_out_.forward_sum(std::move(m), shortcut_.forward(xin));
+    return relu_out_.forward_sum(std::move(m), xin);  // the identity, without its copy
   }
 
   /// dy is (N, P, OH, OW); returns dx (N, C, H, W); adds into every grad.

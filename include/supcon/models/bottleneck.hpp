@@ -58,11 +58,9 @@ class Bottleneck : public Module<T> {
     const Tensor<T>& xin = conv1_.cached_input();
     Tensor<T> h2 = bn2_.forward_owned(conv2_.forward_owned(std::move(h1)));  // relu(bn2(conv2(h1)))
     Tensor<T> m = bn3_.forward_owned(conv3_.forward_owned(std::move(h2)));
-    if (shortcut_.projection())
-      add_into(m, shortcut_.forward(xin));
-    else
-      add_into(m, xin);  // the identity, without its copy
-    return relu_out_.forward(m);
+    // y = relu(m + shortcut(x)), the join and the ReLU in one pass over m
+    if (shortcut_.projection()) return relu_out_.forward_sum(std::move(m), shortcut_.forward(xin));
+    return relu_out_.forward_sum(std::move(m), xin);  // the identity, without its copy
   }
 
   /// dy is (N, 4P, OH, OW); returns dx (N, C, H, W); adds into every grad.

@@ -48,6 +48,15 @@ void relu_mask_range(const T* __restrict x, T* __restrict y, std::uint8_t* __res
   }
 }
 template <class T>
+void add_relu_mask_range(T* __restrict a, const T* __restrict b, std::uint8_t* __restrict mask, index_t lo,
+                         index_t hi) {
+  for (index_t i = lo; i < hi; ++i) {
+    const T v = a[i] + b[i];
+    a[i] = v <= T(0) ? T(0) : v;
+    mask[i] = v > T(0);
+  }
+}
+template <class T>
 void relu_mask_grad_range(const T* __restrict dy, const std::uint8_t* __restrict mask, T* __restrict dx, index_t b,
                           index_t e) {
   for (index_t i = b; i < e; ++i) {
@@ -65,6 +74,20 @@ void relu_forward_mask(const Tensor<T>& x, Tensor<T>& y, std::vector<std::uint8_
   mask.resize(static_cast<std::size_t>(x.size()));
   parallel_ranges(x.size(),
                   [&](index_t b, index_t e) { detail::relu_mask_range(x.data(), y.data(), mask.data(), b, e); });
+}
+
+/// relu(a + b) with its mask, in place of a: the residual join and the ReLU
+/// after it in one pass. a and b have the same shape (ShapeError otherwise);
+/// a becomes y = max(a + b, 0) and mask = (a + b > 0), as relu_forward_mask
+/// of the sum would give, a NaN included.
+template <class T>
+void add_relu_forward_mask(Tensor<T>& a, const Tensor<T>& b, std::vector<std::uint8_t>& mask) {
+  require<ShapeError>(a.shape() == b.shape(), "residual join: shapes ", shape_str(a.shape()), " and ",
+                      shape_str(b.shape()), " differ");
+  mask.resize(static_cast<std::size_t>(a.size()));
+  parallel_ranges(a.size(), [&](index_t lo, index_t hi) {
+    detail::add_relu_mask_range(a.data(), b.data(), mask.data(), lo, hi);
+  });
 }
 
 /// Backward from the forward's mask (x > 0): dx is resized to dy's shape and
