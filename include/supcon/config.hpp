@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #if defined(_OPENMP)
 /// Defined to 1 when the translation unit is compiled with OpenMP.
@@ -32,6 +33,17 @@ inline int max_threads() {
 #else
   return 1;
 #endif
+}
+
+/// The calling thread's share [first, second) of n items split evenly over
+/// the threads of the enclosing OpenMP parallel region (all n outside one).
+inline std::pair<std::int64_t, std::int64_t> thread_share(std::int64_t n) {
+#if SUPCON_HAS_OPENMP
+  const std::int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+#else
+  const std::int64_t t = 0, threads = 1;
+#endif
+  return {n * t / threads, n * (t + 1) / threads};
 }
 
 /// Calls f(begin, end) on consecutive ranges that cover [0, n): one range

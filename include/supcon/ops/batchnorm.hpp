@@ -76,17 +76,16 @@ void relu_grad_channel(const T* dy, const std::uint8_t* mask, index_t ds, index_
   for (index_t n = 0; n < N; ++n) relu_mask_grad_range(dy + n * ds, mask + n * ds, out + n * S, 0, S);
 }
 
-/// f(q, c) for each slice q < N C of S entries (channel c = q mod C), in
-/// memory order, split among the threads: the passes that write a slice each
-/// then stream through memory, where a pass per channel would write a slice
-/// here and a slice there, partial cache lines at each end.
+/// f(q, c) for the calling thread's share of the slices q < N C (channel
+/// c = q mod C), in memory order: the passes that write a slice each then
+/// stream through memory, where a pass per channel would write a slice here
+/// and a slice there, partial cache lines at each end. Called in the same
+/// parallel region as the channels' sums, after them, to wake the threads
+/// once per op.
 template <class F>
-void for_each_slice(index_t N, index_t C, index_t S, const F& f) {
-  parallel_ranges(
-      N * C, [&](index_t b, index_t e) {
-        for (index_t q = b; q < e; ++q) f(q, q % C);
-      },
-      std::max<index_t>(1, (index_t(1) << 15) / S));
+void for_each_slice_share(index_t N, index_t C, const F& f) {
+  const auto [b, e] = thread_share(N * C);
+  for (index_t q = b; q < e; ++q) f(q, q % C);
 }
 
 /// Entries [0, n) of dx = a g + k (x - mu) + b with g = dy, or with a mask,
@@ -135,31 +134,35 @@ void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, c
   var.resize({C});
   const double M = static_cast<double>(N * S);
   std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
-#pragma omp parallel for schedule(static)
-  for (index_t c = 0; c < C; ++c) {
-    // One pass over the channel for the sums of d = x - x0 and d^2, with x0 its
-    // first value: shifting by a value of the channel keeps E[d^2] - E[d]^2
-    // free of cancellation. Each (n, c) slice is summed vectorised, the slices
-    // in double.
-    const T x0 = x[c * S];
-    double sum = 0, sq = 0;
-    for (index_t n = 0; n < N; ++n) {
-      const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S);
-      sum += static_cast<double>((xs.array() - x0).sum());
-      sq += static_cast<double>((xs.array() - x0).square().sum());
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (index_t c = 0; c < C; ++c) {
+      // One pass over the channel for the sums of d = x - x0 and d^2, with x0 its
+      // first value: shifting by a value of the channel keeps E[d^2] - E[d]^2
+      // free of cancellation. Each (n, c) slice is summed vectorised, the slices
+      // in double.
+      const T x0 = x[c * S];
+      double sum = 0, sq = 0;
+      for (index_t n = 0; n < N; ++n) {
+        const ConstVectorMap<T> xs(x.data() + (n * C + c) * S, S);
+        sum += static_cast<double>((xs.array() - x0).sum());
+        sq += static_cast<double>((xs.array() - x0).square().sum());
+      }
+      const double dmean = sum / M;
+      const double mu = x0 + dmean, v = std::max(0.0, sq / M - dmean * dmean);
+      mean[c] = static_cast<T>(mu);
+      var[c] = static_cast<T>(v);
+      // y = weight * (x - mean) * invstd + bias = scale * x + shift
+      const double invstd = 1.0 / std::sqrt(v + eps);
+      scale[c] = static_cast<T>(weight[c] * invstd);
+      shift[c] = static_cast<T>(bias[c] - mu * weight[c] * invstd);
     }
-    const double dmean = sum / M;
-    const double mu = x0 + dmean, v = std::max(0.0, sq / M - dmean * dmean);
-    mean[c] = static_cast<T>(mu);
-    var[c] = static_cast<T>(v);
-    // y = weight * (x - mean) * invstd + bias = scale * x + shift
-    const double invstd = 1.0 / std::sqrt(v + eps);
-    scale[c] = static_cast<T>(weight[c] * invstd);
-    shift[c] = static_cast<T>(bias[c] - mu * weight[c] * invstd);
+    // (the loop's barrier: every channel's scale and shift are set)
+    for_each_slice_share(N, C, [&](index_t q, index_t c) {
+      batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c]);
+    });
   }
-  for_each_slice(N, C, S, [&](index_t q, index_t c) {
-    batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c]);
-  });
 }
 }  // namespace detail
 
@@ -258,11 +261,12 @@ void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask
       ck[c] = static_cast<T>(-invstd * invstd * w * sum_dy_xhat / M);
       cb[c] = static_cast<T>(-invstd * w * sum_dy / M);
     }
+    // (the loop's barrier: every channel's coefficients are set)
+    for_each_slice_share(N, C, [&](index_t q, index_t c) {
+      batchnorm_dx_slice(dy.data() + q * S, mask ? mask + q * S : nullptr, x.data() + q * S, dx.data() + q * S, S,
+                         ca[c], ck[c], mean[c], cb[c]);
+    });
   }
-  for_each_slice(N, C, S, [&](index_t q, index_t c) {
-    batchnorm_dx_slice(dy.data() + q * S, mask ? mask + q * S : nullptr, x.data() + q * S, dx.data() + q * S, S,
-                       ca[c], ck[c], mean[c], cb[c]);
-  });
 }
 }  // namespace detail
 
