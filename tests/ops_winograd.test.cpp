@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <type_traits>
+#include <vector>
 
 #include "layers_test_util.hpp"
 #include <supcon/config.hpp>
@@ -88,6 +89,27 @@ TEST_CASE("Float Winograd convolutions equal the direct loops on one thread and 
       for (const Geometry& g : geometries) check_against_naive<float>(g);
       for (const Geometry& g : float_geometries) check_against_naive<float>(g);
     });
+}
+
+TEST_CASE("Output rows interleave and de-interleave the tiles' four arrays for every row length") {
+  namespace wg = ops::detail::winograd;
+  constexpr long L = 13;  // four arrays of 13 tiles
+  std::vector<float> arrays(4 * L), row(4 * L), back(4 * L);
+  for (long i = 0; i < 4 * L; ++i) arrays[static_cast<std::size_t>(i)] = static_cast<float>(i) + 0.5f;
+  for (long n = 0; n <= L; ++n) {  // groups of four, overlapping tails, and the scalar short rows
+    INFO("tiles " << n);
+    std::fill(row.begin(), row.end(), -1.f);
+    std::fill(back.begin(), back.end(), -1.f);
+    wg::interleave_tiles(arrays.data(), L, n, row.data());
+    wg::deinterleave_tiles(row.data(), n, back.data(), L);
+    long wrong = 0;
+    for (long t = 0; t < L; ++t)
+      for (long j = 0; j < 4; ++j) {
+        const float r = row[static_cast<std::size_t>(4 * t + j)], b = back[static_cast<std::size_t>(j * L + t)];
+        wrong += t < n ? (r != arrays[static_cast<std::size_t>(j * L + t)] || b != r) : (r != -1.f || b != -1.f);
+      }
+    CHECK(wrong == 0);
+  }
 }
 
 TEST_CASE("One workspace serves convolutions of different shapes in turn") {

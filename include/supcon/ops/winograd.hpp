@@ -446,6 +446,55 @@ void output_tiles(const T* m, index_t plane, index_t L, T b, T* work) {
   }
 }
 
+/// Interleaves the four entries of one block row of n tiles: dst[4 t + j] =
+/// src[j L + t] for t < n, j < 4 (src's four arrays L apart). On x86 four
+/// tiles at a time are a 4x4 transpose in SSE registers; n >= 4 ends with a
+/// group that overlaps the one before, rewriting the same values.
+template <class T>
+inline void interleave_tiles(const T* src, index_t L, index_t n, T* dst) {
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    if (n >= 4) {
+      const auto group = [&](index_t t) {
+        __m128 r0 = _mm_loadu_ps(src + t), r1 = _mm_loadu_ps(src + L + t), r2 = _mm_loadu_ps(src + 2 * L + t),
+               r3 = _mm_loadu_ps(src + 3 * L + t);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst + 4 * t, r0), _mm_storeu_ps(dst + 4 * t + 4, r1);
+        _mm_storeu_ps(dst + 4 * t + 8, r2), _mm_storeu_ps(dst + 4 * t + 12, r3);
+      };
+      for (index_t t = 0; t + 4 <= n; t += 4) group(t);
+      if (n % 4 != 0) group(n - 4);
+      return;
+    }
+  }
+#endif
+  for (index_t t = 0; t < n; ++t)
+    for (index_t j = 0; j < 4; ++j) dst[4 * t + j] = src[j * L + t];
+}
+
+/// The inverse of interleave_tiles: dst[j L + t] = src[4 t + j] for t < n, j < 4.
+template <class T>
+inline void deinterleave_tiles(const T* src, index_t n, T* dst, index_t L) {
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    if (n >= 4) {
+      const auto group = [&](index_t t) {
+        __m128 r0 = _mm_loadu_ps(src + 4 * t), r1 = _mm_loadu_ps(src + 4 * t + 4), r2 = _mm_loadu_ps(src + 4 * t + 8),
+               r3 = _mm_loadu_ps(src + 4 * t + 12);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(dst + t, r0), _mm_storeu_ps(dst + L + t, r1);
+        _mm_storeu_ps(dst + 2 * L + t, r2), _mm_storeu_ps(dst + 3 * L + t, r3);
+      };
+      for (index_t t = 0; t + 4 <= n; t += 4) group(t);
+      if (n % 4 != 0) group(n - 4);
+      return;
+    }
+  }
+#endif
+  for (index_t t = 0; t < n; ++t)
+    for (index_t j = 0; j < 4; ++j) dst[j * L + t] = src[4 * t + j];
+}
+
 /// y (nb, OC, OH, OW) of nb images = A^T M[.][o][t] A for each tile, plus
 /// bias; M[xi] is (OC, L), L = nb P, m_plane(OC, L) apart. Per output channel, one vector loop over
 /// the L tiles writes the 16 entries of each 4x4 block to 16 arrays of
@@ -461,8 +510,7 @@ void transform_output(const T* M, index_t nb, index_t OC, index_t TH, index_t TW
       for (index_t r = 0; r < OH; ++r) {
         const T* src = work + 4 * (r & 3) * L + b * P + (r >> 2) * TW;  // entries (r & 3, j) of tile row r >> 2
         T* dst = yo + r * OW;
-        for (index_t tx = 0; tx < OW / 4; ++tx)
-          for (index_t j = 0; j < 4; ++j) dst[4 * tx + j] = src[j * L + tx];
+        interleave_tiles(src, L, OW / 4, dst);
         for (index_t col = OW / 4 * 4; col < OW; ++col) dst[col] = src[(col & 3) * L + (col >> 2)];
       }
     }
@@ -487,8 +535,7 @@ void transform_output_grad(const T* dy, index_t nb, index_t OC, index_t OH, inde
           continue;
         }
         const T* s = src + r * OW;
-        for (index_t tx = 0; tx < OW / 4; ++tx)
-          for (index_t j = 0; j < 4; ++j) dst[j * L + tx] = s[4 * tx + j];
+        deinterleave_tiles(s, OW / 4, dst, L);
         for (index_t col = OW / 4 * 4; col < 4 * TW; ++col)
           dst[(col & 3) * L + (col >> 2)] = col < OW ? s[col] : T(0);
       }
