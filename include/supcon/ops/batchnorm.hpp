@@ -54,19 +54,46 @@ std::pair<double, double> batchnorm_grad_sums(const T* g, index_t gs, const T* x
   return {sum_dy, sum_dy_xc};
 }
 
-/// A channel's dx (slices dx + n xs) from its sums over all M values
-/// (sum_dy_xhat = invstd * sum g (x - mu)); slices as in batchnorm_grad_sums.
-/// forward: xhat = (x - mean) invstd, mean and var depend on every x of the channel:
+/// The coefficients of a channel's dx = a g + k (x - mu) + b.
+template <class T>
+struct DxCoefficients {
+  T a, k, b;
+};
+/// A channel's DxCoefficients from its sums over all M values (sum_dy_xhat =
+/// invstd * sum g (x - mu)) and its weight w. forward: xhat = (x - mean)
+/// invstd, mean and var depend on every x of the channel:
 ///   dx = invstd (w g - mean(w g) - xhat mean(w g xhat)) = a g + k (x - mean) + b
+template <class T>
+DxCoefficients<T> batchnorm_dx_coefficients(double invstd, double w, double sum_dy, double sum_dy_xhat, double M) {
+  const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
+  return {static_cast<T>(invstd * w), static_cast<T>(-invstd * invstd * mean_g_xhat),
+          static_cast<T>(-invstd * mean_g)};
+}
+
+/// Entries [0, n) of dx = a g + k (x - mu) + b with g = dy, or with a mask,
+/// g = dy where it is set and 0 elsewhere.
+template <class T>
+void batchnorm_dx_slice(const T* __restrict dy, const std::uint8_t* __restrict mask, const T* __restrict x,
+                        T* __restrict dx, index_t n, T a, T k, T mu, T b) {
+  if (!mask) {
+    VectorMap<T>(dx, n).array() =
+        a * ConstVectorMap<T>(dy, n).array() + k * (ConstVectorMap<T>(x, n).array() - mu) + b;
+    return;
+  }
+  for (index_t i = 0; i < n; ++i) {
+    const T g = mask[i] != 0 ? dy[i] : T(0);
+    dx[i] = a * g + k * (x[i] - mu) + b;
+  }
+}
+
+/// A channel's dx (slices dx + n xs) from its sums, as batchnorm_dx_coefficients;
+/// slices as in batchnorm_grad_sums.
 template <class T>
 void batchnorm_channel_dx(const T* g, index_t gs, const T* x, index_t xs, T mu, double invstd, double w,
                           double sum_dy, double sum_dy_xhat, double M, index_t N, index_t S, T* dx) {
-  const double mean_g = w * sum_dy / M, mean_g_xhat = w * sum_dy_xhat / M;
-  const T a = static_cast<T>(invstd * w), k = static_cast<T>(-invstd * invstd * mean_g_xhat),
-          b = static_cast<T>(-invstd * mean_g);
+  const auto cf = batchnorm_dx_coefficients<T>(invstd, w, sum_dy, sum_dy_xhat, M);
   for (index_t n = 0; n < N; ++n)
-    VectorMap<T>(dx + n * xs, S).array() =
-        a * ConstVectorMap<T>(g + n * gs, S).array() + k * (ConstVectorMap<T>(x + n * xs, S).array() - mu) + b;
+    batchnorm_dx_slice(g + n * gs, nullptr, x + n * xs, dx + n * xs, S, cf.a, cf.k, mu, cf.b);
 }
 
 /// relu's gradient of a channel, g = dy where the mask is set and 0 elsewhere,
@@ -86,22 +113,6 @@ template <class F>
 void for_each_slice_share(index_t N, index_t C, const F& f) {
   const auto [b, e] = thread_share(N * C);
   for (index_t q = b; q < e; ++q) f(q, q % C);
-}
-
-/// Entries [0, n) of dx = a g + k (x - mu) + b with g = dy, or with a mask,
-/// g = dy where it is set and 0 elsewhere.
-template <class T>
-void batchnorm_dx_slice(const T* __restrict dy, const std::uint8_t* __restrict mask, const T* __restrict x,
-                        T* __restrict dx, index_t n, T a, T k, T mu, T b) {
-  if (!mask) {
-    VectorMap<T>(dx, n).array() =
-        a * ConstVectorMap<T>(dy, n).array() + k * (ConstVectorMap<T>(x, n).array() - mu) + b;
-    return;
-  }
-  for (index_t i = 0; i < n; ++i) {
-    const T g = mask[i] != 0 ? dy[i] : T(0);
-    dx[i] = a * g + k * (x[i] - mu) + b;
-  }
 }
 
 /// Entries [0, n) of y = scale x + shift, or with a mask, of relu(scale x +
@@ -234,8 +245,8 @@ void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask
                       ", expected ", shape_str(x.shape()));
   dx.resize_for_overwrite(x.shape());
   const double M = static_cast<double>(N * S);
-  // per channel: dx = a g + k (x - mu) + b (batchnorm_channel_dx), the sums first
-  std::vector<T> ca(static_cast<std::size_t>(C)), ck(ca), cb(ca);
+  // per channel: dx = a g + k (x - mu) + b, the sums first
+  std::vector<DxCoefficients<T>> coef(static_cast<std::size_t>(C));
 #pragma omp parallel
   {
     // with a mask, each channel's relu gradient is written here first, and
@@ -254,17 +265,17 @@ void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask
       // forward: b = weight * xhat + bias  =>  dbias = sum g, dweight = sum g * xhat
       // (xhat = (x - mean) invstd, so the second sum is invstd * sum g (x - mean))
       const auto [sum_dy, sum_dy_xc] = batchnorm_grad_sums(g, gs, x.data() + c * S, C * S, mu, N, S);
-      const double sum_dy_xhat = invstd * sum_dy_xc, w = static_cast<double>(weight[c]);
+      const double sum_dy_xhat = invstd * sum_dy_xc;
       dbias[c] += static_cast<T>(sum_dy);
       dweight[c] += static_cast<T>(sum_dy_xhat);
-      ca[c] = static_cast<T>(invstd * w);
-      ck[c] = static_cast<T>(-invstd * invstd * w * sum_dy_xhat / M);
-      cb[c] = static_cast<T>(-invstd * w * sum_dy / M);
+      coef[static_cast<std::size_t>(c)] =
+          batchnorm_dx_coefficients<T>(invstd, static_cast<double>(weight[c]), sum_dy, sum_dy_xhat, M);
     }
     // (the loop's barrier: every channel's coefficients are set)
     for_each_slice_share(N, C, [&](index_t q, index_t c) {
+      const DxCoefficients<T>& cf = coef[static_cast<std::size_t>(c)];
       batchnorm_dx_slice(dy.data() + q * S, mask ? mask + q * S : nullptr, x.data() + q * S, dx.data() + q * S, S,
-                         ca[c], ck[c], mean[c], cb[c]);
+                         cf.a, cf.k, mean[c], cf.b);
     });
   }
 }
