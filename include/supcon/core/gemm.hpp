@@ -23,7 +23,9 @@
 /// B vectors and the broadcast, 15 of the 16 AVX2 registers). On CPUs with
 /// AVX-512 a wide kernel takes two B panels side by side instead: a 6 x 32
 /// tile in twelve 16-float registers, twice the work per instruction on the
-/// same panel layouts. Operands are packed into panels (see sgemm_blocked for
+/// same panel layouts, and where two A panels are packed one after the other,
+/// a tall kernel takes both: a 12 x 32 tile in twenty-four registers, with
+/// fewer loads per multiply-add. Operands are packed into panels (see sgemm_blocked for
 /// when one is read in place); the B panels (KC x NR floats, 16 KiB each) stay
 /// in the L1 cache while the A panels stream from L2. Rows or columns beyond
 /// the edge are packed as zeros and the tile is written back through a small
@@ -265,6 +267,27 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
   store_edge(tile, NR, c, rsc, csc, m, n, accumulate);
 }
 
+/// A tile of R rows of 2 NR floats in registers, written to C[0:m, 0:n] or
+/// added to it: whole rows straight to C, an edge tile through a buffer.
+template <int R>
+__attribute__((target("avx512f"))) inline void store_wide(const __m512 (&rows)[R][2], float* c, index_t rsc,
+                                                          index_t csc, index_t m, index_t n, bool accumulate) {
+  if (m == R && n == 2 * NR && csc == 1) {
+    for (int i = 0; i < R; ++i) {
+      float* ci = c + i * rsc;
+      for (int v = 0; v < 2; ++v) {
+        const __m512 r = accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci + NR * v), rows[i][v]) : rows[i][v];
+        _mm512_storeu_ps(ci + NR * v, r);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[R * 2 * NR];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < 2; ++v) _mm512_store_ps(tile + i * 2 * NR + NR * v, rows[i][v]);
+  store_edge(tile, 2 * NR, c, rsc, csc, m, n, accumulate);
+}
+
 /// The wide micro-tile for CPUs with AVX-512: C[0:m, 0:n] (+)= A[0:m, 0:kc]
 /// B[0:kc, 0:n], m <= MR, n <= 2 NR, from two B panels side by side (b0 for
 /// columns 0..15, b1 for 16..31, same bks). Twelve 16-float accumulators, so
@@ -302,20 +325,42 @@ __attribute__((target("avx512f"))) inline void kernel_wide(index_t kc, const flo
     c51 = _mm512_fmadd_ps(r, x1, c51);
   }
   const __m512 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (m == MR && n == 2 * NR && csc == 1) {
-    for (index_t i = 0; i < MR; ++i) {
-      float* ci = c + i * rsc;
-      for (int v = 0; v < 2; ++v) {
-        const __m512 r = accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci + NR * v), rows[i][v]) : rows[i][v];
-        _mm512_storeu_ps(ci + NR * v, r);
-      }
+  store_wide(rows, c, rsc, csc, m, n, accumulate);
+}
+
+/// The tall wide micro-tile: C[0:m, 0:n] (+)= A B for m <= 2 MR, n <= 2 NR,
+/// from two packed A panels (rows 0..5 at a, rows 6..11 at a + a_next, each
+/// MR floats per step of k) and two B panels as in kernel_wide. Twenty-four
+/// 16-float accumulators: per step of k, two loads of B and twelve broadcasts
+/// of A feed twenty-four fused multiply-adds, against two and six for twelve
+/// in kernel_wide, so fewer loads per multiply-add. Rows of the second panel
+/// past m are the zeros of its packing, read and never stored.
+__attribute__((target("avx512f"))) inline void kernel_tall(index_t kc, const float* a, index_t a_next,
+                                                           const float* b0, const float* b1, index_t bks, float* c,
+                                                           index_t rsc, index_t csc, index_t m, index_t n,
+                                                           bool accumulate) {
+  constexpr int R = 2 * MR;
+  const float* a1 = a + a_next;
+  __m512 acc[R][2];
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (index_t k = 0, ka = 0, kb = 0; k < kc; ++k, ka += MR, kb += bks) {
+    _mm_prefetch(reinterpret_cast<const char*>(b0 + kb + 8 * bks), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b1 + kb + 8 * bks), _MM_HINT_T0);
+    const __m512 x0 = _mm512_loadu_ps(b0 + kb), x1 = _mm512_loadu_ps(b1 + kb);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m512 r = _mm512_set1_ps(a[ka + i]);
+      acc[i][0] = _mm512_fmadd_ps(r, x0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(r, x1, acc[i][1]);
     }
-    return;
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m512 r = _mm512_set1_ps(a1[ka + i]);
+      acc[MR + i][0] = _mm512_fmadd_ps(r, x0, acc[MR + i][0]);
+      acc[MR + i][1] = _mm512_fmadd_ps(r, x1, acc[MR + i][1]);
+    }
   }
-  alignas(64) float tile[MR * 2 * NR];
-  for (index_t i = 0; i < MR; ++i)
-    for (int v = 0; v < 2; ++v) _mm512_store_ps(tile + i * 2 * NR + NR * v, rows[i][v]);
-  store_edge(tile, 2 * NR, c, rsc, csc, m, n, accumulate);
+  store_wide(acc, c, rsc, csc, m, n, accumulate);
 }
 
 inline bool cpu_has_avx2_fma() {
@@ -381,15 +426,22 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
           // two panels of the same kind (both read in place or both packed) for the wide kernel
           const bool two = wide && jr + NR < nc && (jr >= full || jr + 2 * NR <= full);
           const index_t width = two ? 2 * NR : NR, n = std::min(width, nc - jr);
-          for (index_t ir = 0; ir < mc; ir += MR) {
+          for (index_t ir = 0; ir < mc;) {
             float* ctile = C + (ic + ir) * rsc + (jc + jr) * csc;
-            const index_t m = std::min(MR, mc - ir);
             const float* a = a_in_place ? asrc + ir * rsa : ap + ir * kc;
+            if (two && !a_in_place && ir + MR < mc) {  // two packed A panels, MR kc apart
+              kernel_tall(kc, a, MR * kc, panel(jr), panel(jr + NR), bks, ctile, rsc, csc,
+                          std::min(2 * MR, mc - ir), n, acc);
+              ir += 2 * MR;
+              continue;
+            }
+            const index_t m = std::min(MR, mc - ir);
             const index_t ars = a_in_place ? rsa : 1, acs = a_in_place ? 1 : MR;
             if (two)
               kernel_wide(kc, a, ars, acs, panel(jr), panel(jr + NR), bks, ctile, rsc, csc, m, n, acc);
             else
               kernel(kc, a, ars, acs, panel(jr), bks, ctile, rsc, csc, m, n, acc);
+            ir += MR;
           }
           jr += width;
         }
@@ -416,13 +468,20 @@ inline void sgemm_packed(index_t M, index_t N, index_t K, const float* Ap, const
           const float* bpanel = Bp + jr * K + pc * NR;  // panel jr / NR starts at (jr / NR) NR K
           const bool two = wide && jr + NR < jc + nc;
           const index_t width = two ? 2 * NR : NR, n = std::min(width, jc + nc - jr);
-          for (index_t ir = ic; ir < ic + mc; ir += MR) {
+          for (index_t ir = ic; ir < ic + mc;) {
             const float* a = Ap + ir * K + pc * MR;
+            if (two && ir + MR < ic + mc) {  // two A panels, MR K apart
+              kernel_tall(kc, a, MR * K, bpanel, bpanel + NR * K, NR, C + ir * ldc + jr, ldc, 1,
+                          std::min(2 * MR, M - ir), n, acc);
+              ir += 2 * MR;
+              continue;
+            }
             if (two)
               kernel_wide(kc, a, 1, MR, bpanel, bpanel + NR * K, NR, C + ir * ldc + jr, ldc, 1,
                           std::min(MR, M - ir), n, acc);
             else
               kernel(kc, a, 1, MR, bpanel, NR, C + ir * ldc + jr, ldc, 1, std::min(MR, M - ir), n, acc);
+            ir += MR;
           }
           jr += width;
         }
