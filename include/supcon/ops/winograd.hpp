@@ -361,6 +361,38 @@ void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, i
   }
 }
 
+/// split_channel for maps of a single tile (TH = TW = 1, OH and OW <= 4),
+/// for channel c of nb images at once: tile t is image t, so E[i][j][t] is
+/// contiguous across images and the row transforms are one vector loop over
+/// them, reading each image's entries in place. split_channel would spend a
+/// group of 8 tiles and a padded copy on each one.
+template <class T>
+void split_single_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, index_t W, index_t pad, T* E,
+                        index_t ES) {
+  index_t wc[6];  // column of padded entry k, clamped into the map: read, then replaced by 0 outside
+  bool in[6];
+  for (index_t k = 0; k < 6; ++k) {
+    in[k] = k - pad >= 0 && k - pad < W;
+    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
+  }
+  for (index_t i = 0; i < 6; ++i) {
+    T* const out = E + i * 6 * ES;  // E[i][j] at out + j ES
+    const index_t h = i - pad;
+    if (h < 0 || h >= H) {
+      for (index_t j = 0; j < 6; ++j) std::fill(out + j * ES, out + j * ES + nb, T(0));
+      continue;
+    }
+    const T* row = x + (c * H + h) * W;
+#pragma omp simd
+    for (index_t b = 0; b < nb; ++b) {
+      const T* r = row + b * C * H * W;
+      const T d0 = in[0] ? r[wc[0]] : T(0), d1 = in[1] ? r[wc[1]] : T(0), d2 = in[2] ? r[wc[2]] : T(0);
+      const T d3 = in[3] ? r[wc[3]] : T(0), d4 = in[4] ? r[wc[4]] : T(0), d5 = in[5] ? r[wc[5]] : T(0);
+      store6(input_1d(d0, d1, d2, d3, d4, d5), out + b, ES);
+    }
+  }
+}
+
 /// B^T of column j of the row-transformed entries at e = E[0][j] + t, the arrays ES apart.
 template <class T>
 inline Six<T> input_column(const T* e, index_t ES) {
@@ -400,7 +432,10 @@ void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, in
   T *E = work, *padded = work + kPositions * ES;
   std::fill(padded, padded + (4 * TH + 4) * split_row_len(TW), T(0));
   for (index_t c = 0; c < C; ++c) {
-    for (index_t b = 0; b < nb; ++b) split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
+    if (P == 1)
+      split_single_tiles(x, nb, C, c, H, W, pad, E, ES);
+    else
+      for (index_t b = 0; b < nb; ++b) split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
     if (!panels) {
       input_tiles(E, ES, 0, L, V + c * L, plane);
       continue;
