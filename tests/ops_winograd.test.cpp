@@ -54,10 +54,13 @@ void check_against_naive(const Geometry& g) {
 
 // Outputs of every size modulo 4 (the last 4x4 blocks partly outside),
 // padding 0, 1 and 2, one channel, 1x1 and 2x2 maps, 4x4 maps grouped many
-// images to a block with a ragged last block, and 28x28 maps three to a block.
+// images to a block with a ragged last block, and 28x28 maps three to a block;
+// maps of one tile (4x4 and smaller) and of 2x2 tiles (5x6 to 8x8), whose
+// row transforms run across images, with every padding.
 const Geometry geometries[] = {{2, 3, 6, 6, 4, 1},   {3, 2, 7, 5, 3, 1},  {2, 4, 5, 8, 2, 0},  {2, 3, 4, 3, 5, 2},
                                {1, 1, 9, 9, 1, 1},   {5, 2, 1, 1, 3, 1},  {4, 3, 2, 2, 2, 1},  {70, 8, 4, 4, 9, 1},
-                               {3, 16, 28, 28, 16, 1}, {2, 5, 3, 3, 6, 0}};
+                               {3, 16, 28, 28, 16, 1}, {2, 5, 3, 3, 6, 0},  {70, 8, 7, 7, 9, 1}, {5, 3, 8, 8, 4, 0},
+                               {3, 4, 5, 6, 3, 2}};
 
 }  // namespace
 

@@ -361,126 +361,6 @@ void split_channel(const T* xc, index_t H, index_t W, index_t pad, index_t TH, i
   }
 }
 
-/// split_channel for maps of a single tile (TH = TW = 1, OH and OW <= 4),
-/// for channel c of nb images at once: tile t is image t, so E[i][j][t] is
-/// contiguous across images and the row transforms are one vector loop over
-/// them, reading each image's entries in place. split_channel would spend a
-/// group of 8 tiles and a padded copy on each one.
-template <class T>
-void split_single_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, index_t W, index_t pad, T* E,
-                        index_t ES) {
-  index_t wc[6];  // column of padded entry k, clamped into the map: read, then replaced by 0 outside
-  bool in[6];
-  for (index_t k = 0; k < 6; ++k) {
-    in[k] = k - pad >= 0 && k - pad < W;
-    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
-  }
-  for (index_t i = 0; i < 6; ++i) {
-    T* const out = E + i * 6 * ES;  // E[i][j] at out + j ES
-    const index_t h = i - pad;
-    if (h < 0 || h >= H) {
-      for (index_t j = 0; j < 6; ++j) std::fill(out + j * ES, out + j * ES + nb, T(0));
-      continue;
-    }
-    const T* row = x + (c * H + h) * W;
-#pragma omp simd
-    for (index_t b = 0; b < nb; ++b) {
-      const T* r = row + b * C * H * W;
-      const T d0 = in[0] ? r[wc[0]] : T(0), d1 = in[1] ? r[wc[1]] : T(0), d2 = in[2] ? r[wc[2]] : T(0);
-      const T d3 = in[3] ? r[wc[3]] : T(0), d4 = in[4] ? r[wc[4]] : T(0), d5 = in[5] ? r[wc[5]] : T(0);
-      store6(input_1d(d0, d1, d2, d3, d4, d5), out + b, ES);
-    }
-  }
-}
-
-/// B^T of column j of the row-transformed entries at e = E[0][j] + t, the arrays ES apart.
-template <class T>
-inline Six<T> input_column(const T* e, index_t ES) {
-  return input_1d(e[0], e[6 * ES], e[12 * ES], e[18 * ES], e[24 * ES], e[30 * ES]);
-}
-/// A^T of the six entries m[k stride].
-template <class T>
-inline Four<T> output_strided(const T* m, index_t stride) {
-  return output_1d(m[0], m[stride], m[2 * stride], m[3 * stride], m[4 * stride], m[5 * stride]);
-}
-
-/// B^T (d B) of tiles s .. s + n - 1 from their row-transformed entries E
-/// (arrays ES apart); tile s + i's entry xi goes to out[xi plane + i]. One
-/// column j of d B at a time, six values in and six out: with all 36 at
-/// once they spill from the registers.
-template <class T>
-void input_tiles(const T* E, index_t ES, index_t s, index_t n, T* out, index_t plane) {
-  for (index_t j = 0; j < 6; ++j) {
-    const T* e = E + j * ES + s;
-    T* o = out + j * plane;
-#pragma omp simd
-    for (index_t i = 0; i < n; ++i) store6(input_column(e + i, ES), o + i, 6 * plane);
-  }
-}
-
-/// V[xi][c][t] = (B^T d B)[xi] for every 6x6 tile d of nb images (nb, C, H,
-/// W), zero-padded by `pad`; tile t = b P + ty TW + tx of image b starts at
-/// row 4 ty - pad, column 4 tx - pad. Its L = nb P columns are those of the
-/// product; each V[xi] (C, L) is row-major, or with `panels` in the panel
-/// layout of gemm_packed's B, v_plane(C, L, panels) entries apart. Per channel, the
-/// tiles of all nb images are one vector loop, so that small maps (a single
-/// tile on 4x4) fill the vectors too. `work` holds work_len entries.
-template <class T>
-void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
-                     index_t Tmax, T* V, T* work, bool panels) {
-  const index_t P = TH * TW, L = nb * P, ES = entries_stride(Tmax), plane = v_plane(C, L, panels);
-  T *E = work, *padded = work + kPositions * ES;
-  std::fill(padded, padded + (4 * TH + 4) * split_row_len(TW), T(0));
-  for (index_t c = 0; c < C; ++c) {
-    if (P == 1)
-      split_single_tiles(x, nb, C, c, H, W, pad, E, ES);
-    else
-      for (index_t b = 0; b < nb; ++b) split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
-    if (!panels) {
-      input_tiles(E, ES, 0, L, V + c * L, plane);
-      continue;
-    }
-    for (index_t s = 0; s < L;) {  // a run of tiles within one panel is contiguous
-      const index_t n = std::min(L - s, gemm_panel_cols - s % gemm_panel_cols);
-      input_tiles(E, ES, s, n, V + gemm_packed_b_index(c, s, C), plane);
-      s += n;
-    }
-  }
-}
-
-/// Zeroes the columns of the last panel of each V[xi] (C, L) past L, which
-/// the products read and never store.
-template <class T>
-void zero_panel_tails(T* V, index_t C, index_t L) {
-  const index_t Lp = padded_tiles(L);
-  if (Lp == L) return;
-  for (index_t xi = 0; xi < kPositions; ++xi)
-    for (index_t c = 0; c < C; ++c) {
-      T* last = V + xi * v_plane(C, L, true) + gemm_packed_b_index(c, L, C);
-      std::fill(last, last + (Lp - L), T(0));
-    }
-}
-
-/// A^T M A + b of L tiles of one output channel (M[xi][t] at m[xi plane + t]);
-/// entry (i, j) of tile t goes to work[(4 i + j) L + t].
-template <class T>
-void output_tiles(const T* m, index_t plane, index_t L, T b, T* work) {
-#pragma omp simd
-  for (index_t t = 0; t < L; ++t) {
-    // M A, row by row
-    const T* mt = m + t;
-    const Four<T> s0 = output_strided(mt, plane), s1 = output_strided(mt + 6 * plane, plane),
-                  s2 = output_strided(mt + 12 * plane, plane), s3 = output_strided(mt + 18 * plane, plane),
-                  s4 = output_strided(mt + 24 * plane, plane), s5 = output_strided(mt + 30 * plane, plane);
-    // A^T (M A), column by column
-    T* w = work + t;
-    store4(output_1d(s0.x0, s1.x0, s2.x0, s3.x0, s4.x0, s5.x0), b, w, 4 * L);
-    store4(output_1d(s0.x1, s1.x1, s2.x1, s3.x1, s4.x1, s5.x1), b, w + L, 4 * L);
-    store4(output_1d(s0.x2, s1.x2, s2.x2, s3.x2, s4.x2, s5.x2), b, w + 2 * L, 4 * L);
-    store4(output_1d(s0.x3, s1.x3, s2.x3, s3.x3, s4.x3, s5.x3), b, w + 3 * L, 4 * L);
-  }
-}
-
 /// Interleaves the four entries of one block row of n tiles: dst[4 t + j] =
 /// src[j L + t] for t < n, j < 4 (src's four arrays L apart). On x86 four
 /// tiles at a time are a 4x4 transpose in SSE registers; n >= 4 ends with a
@@ -528,6 +408,173 @@ inline void deinterleave_tiles(const T* src, index_t n, T* dst, index_t L) {
 #endif
   for (index_t t = 0; t < n; ++t)
     for (index_t j = 0; j < 4; ++j) dst[j * L + t] = src[4 * t + j];
+}
+
+/// The row transform of one tile row across n images, image b's row at
+/// row + b stride: out[j ES + b] = input_1d(d).xj with d[k] = row[col[k]]
+/// where in[k], else 0 (the padding). The entries are read unconditionally
+/// (col is clamped into the row) and then selected: no load depends on a
+/// condition, so a compiler may vectorise the loop with gathers.
+template <class T>
+void row_across_images(const T* row, index_t stride, index_t n, const index_t* col, const bool* in, T* out,
+                       index_t ES) {
+  const index_t c0 = col[0], c1 = col[1], c2 = col[2], c3 = col[3], c4 = col[4], c5 = col[5];
+  const bool i0 = in[0], i1 = in[1], i2 = in[2], i3 = in[3], i4 = in[4], i5 = in[5];
+#pragma omp simd
+  for (index_t b = 0; b < n; ++b) {
+    const T* r = row + b * stride;
+    const T v0 = r[c0], v1 = r[c1], v2 = r[c2], v3 = r[c3], v4 = r[c4], v5 = r[c5];
+    store6(input_1d(i0 ? v0 : T(0), i1 ? v1 : T(0), i2 ? v2 : T(0), i3 ? v3 : T(0), i4 ? v4 : T(0),
+                    i5 ? v5 : T(0)),
+           out + b, ES);
+  }
+}
+
+/// split_channel for maps of a single tile (TH = TW = 1, OH and OW <= 4),
+/// for channel c of nb images at once: tile t is image t, so E[i][j][t] is
+/// contiguous across images and the row transforms are one vector loop over
+/// them, reading each image's entries in place. split_channel would spend a
+/// group of 8 tiles and a padded copy on each one.
+template <class T>
+void split_single_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, index_t W, index_t pad, T* E,
+                        index_t ES) {
+  index_t wc[6];  // column of padded entry k, clamped into the map: read, then replaced by 0 outside
+  bool in[6];
+  for (index_t k = 0; k < 6; ++k) {
+    in[k] = k - pad >= 0 && k - pad < W;
+    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
+  }
+  for (index_t i = 0; i < 6; ++i) {
+    T* const out = E + i * 6 * ES;  // E[i][j] at out + j ES
+    const index_t h = i - pad;
+    if (h < 0 || h >= H) {
+      for (index_t j = 0; j < 6; ++j) std::fill(out + j * ES, out + j * ES + nb, T(0));
+      continue;
+    }
+    row_across_images(x + (c * H + h) * W, C * H * W, nb, wc, in, out, ES);
+  }
+}
+
+/// split_channel for maps of 2 x 2 tiles (TH = TW = 2, OH and OW <= 8), for
+/// channel c of nb images at once: per tile position, one vector loop over
+/// the images, reading their entries in place, into four arrays that are
+/// then interleaved into E (tile t = 4 b + position).
+template <class T>
+void split_four_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, index_t W, index_t pad, T* E,
+                      index_t ES) {
+  constexpr index_t chunk = 32;
+  T tmp[6 * 4 * chunk];  // tmp[j][position][b]
+  index_t wc[10];        // column of padded entry k, clamped into the map: read, then replaced by 0 outside
+  bool in[10];
+  for (index_t k = 0; k < 10; ++k) {
+    in[k] = k - pad >= 0 && k - pad < W;
+    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
+  }
+  for (index_t b0 = 0; b0 < nb; b0 += chunk) {
+    const index_t n = std::min(chunk, nb - b0);
+    for (index_t i = 0; i < 6; ++i) {
+      for (index_t pos = 0; pos < 4; ++pos) {
+        const index_t h = 4 * (pos >> 1) + i - pad, k0 = 4 * (pos & 1);
+        T* out = tmp + pos * chunk;
+        if (h < 0 || h >= H) {
+          for (index_t j = 0; j < 6; ++j) std::fill(out + j * 4 * chunk, out + j * 4 * chunk + n, T(0));
+          continue;
+        }
+        row_across_images(x + ((b0 * C + c) * H + h) * W, C * H * W, n, wc + k0, in + k0, out, 4 * chunk);
+      }
+      for (index_t j = 0; j < 6; ++j) interleave_tiles(tmp + j * 4 * chunk, chunk, n, E + (i * 6 + j) * ES + 4 * b0);
+    }
+  }
+}
+
+/// B^T of column j of the row-transformed entries at e = E[0][j] + t, the arrays ES apart.
+template <class T>
+inline Six<T> input_column(const T* e, index_t ES) {
+  return input_1d(e[0], e[6 * ES], e[12 * ES], e[18 * ES], e[24 * ES], e[30 * ES]);
+}
+/// A^T of the six entries m[k stride].
+template <class T>
+inline Four<T> output_strided(const T* m, index_t stride) {
+  return output_1d(m[0], m[stride], m[2 * stride], m[3 * stride], m[4 * stride], m[5 * stride]);
+}
+
+/// B^T (d B) of tiles s .. s + n - 1 from their row-transformed entries E
+/// (arrays ES apart); tile s + i's entry xi goes to out[xi plane + i]. One
+/// column j of d B at a time, six values in and six out: with all 36 at
+/// once they spill from the registers.
+template <class T>
+void input_tiles(const T* E, index_t ES, index_t s, index_t n, T* out, index_t plane) {
+  for (index_t j = 0; j < 6; ++j) {
+    const T* e = E + j * ES + s;
+    T* o = out + j * plane;
+#pragma omp simd
+    for (index_t i = 0; i < n; ++i) store6(input_column(e + i, ES), o + i, 6 * plane);
+  }
+}
+
+/// V[xi][c][t] = (B^T d B)[xi] for every 6x6 tile d of nb images (nb, C, H,
+/// W), zero-padded by `pad`; tile t = b P + ty TW + tx of image b starts at
+/// row 4 ty - pad, column 4 tx - pad. Its L = nb P columns are those of the
+/// product; each V[xi] (C, L) is row-major, or with `panels` in the panel
+/// layout of gemm_packed's B, v_plane(C, L, panels) entries apart. Per channel, the
+/// tiles of all nb images are one vector loop, so that small maps (a single
+/// tile on 4x4) fill the vectors too. `work` holds work_len entries.
+template <class T>
+void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, index_t pad, index_t TH, index_t TW,
+                     index_t Tmax, T* V, T* work, bool panels) {
+  const index_t P = TH * TW, L = nb * P, ES = entries_stride(Tmax), plane = v_plane(C, L, panels);
+  T *E = work, *padded = work + kPositions * ES;
+  std::fill(padded, padded + (4 * TH + 4) * split_row_len(TW), T(0));
+  for (index_t c = 0; c < C; ++c) {
+    if (P == 1)
+      split_single_tiles(x, nb, C, c, H, W, pad, E, ES);
+    else if (TH == 2 && TW == 2)
+      split_four_tiles(x, nb, C, c, H, W, pad, E, ES);
+    else
+      for (index_t b = 0; b < nb; ++b) split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
+    if (!panels) {
+      input_tiles(E, ES, 0, L, V + c * L, plane);
+      continue;
+    }
+    for (index_t s = 0; s < L;) {  // a run of tiles within one panel is contiguous
+      const index_t n = std::min(L - s, gemm_panel_cols - s % gemm_panel_cols);
+      input_tiles(E, ES, s, n, V + gemm_packed_b_index(c, s, C), plane);
+      s += n;
+    }
+  }
+}
+
+/// Zeroes the columns of the last panel of each V[xi] (C, L) past L, which
+/// the products read and never store.
+template <class T>
+void zero_panel_tails(T* V, index_t C, index_t L) {
+  const index_t Lp = padded_tiles(L);
+  if (Lp == L) return;
+  for (index_t xi = 0; xi < kPositions; ++xi)
+    for (index_t c = 0; c < C; ++c) {
+      T* last = V + xi * v_plane(C, L, true) + gemm_packed_b_index(c, L, C);
+      std::fill(last, last + (Lp - L), T(0));
+    }
+}
+
+/// A^T M A + b of L tiles of one output channel (M[xi][t] at m[xi plane + t]);
+/// entry (i, j) of tile t goes to work[(4 i + j) L + t].
+template <class T>
+void output_tiles(const T* m, index_t plane, index_t L, T b, T* work) {
+#pragma omp simd
+  for (index_t t = 0; t < L; ++t) {
+    // M A, row by row
+    const T* mt = m + t;
+    const Four<T> s0 = output_strided(mt, plane), s1 = output_strided(mt + 6 * plane, plane),
+                  s2 = output_strided(mt + 12 * plane, plane), s3 = output_strided(mt + 18 * plane, plane),
+                  s4 = output_strided(mt + 24 * plane, plane), s5 = output_strided(mt + 30 * plane, plane);
+    // A^T (M A), column by column
+    T* w = work + t;
+    store4(output_1d(s0.x0, s1.x0, s2.x0, s3.x0, s4.x0, s5.x0), b, w, 4 * L);
+    store4(output_1d(s0.x1, s1.x1, s2.x1, s3.x1, s4.x1, s5.x1), b, w + L, 4 * L);
+    store4(output_1d(s0.x2, s1.x2, s2.x2, s3.x2, s4.x2, s5.x2), b, w + 2 * L, 4 * L);
+    store4(output_1d(s0.x3, s1.x3, s2.x3, s3.x3, s4.x3, s5.x3), b, w + 3 * L, 4 * L);
+  }
 }
 
 /// y (nb, OC, OH, OW) of nb images = A^T M[.][o][t] A for each tile, plus
