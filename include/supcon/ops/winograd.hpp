@@ -410,18 +410,59 @@ inline void deinterleave_tiles(const T* src, index_t n, T* dst, index_t L) {
     for (index_t j = 0; j < 4; ++j) dst[j * L + t] = src[4 * t + j];
 }
 
-/// The row transform of one tile row across n images, image b's row at
-/// row + b stride: out[j ES + b] = input_1d(d).xj with d[k] = row[col[k]]
-/// where in[k], else 0 (the padding). The entries are read unconditionally
-/// (col is clamped into the row) and then selected: no load depends on a
-/// condition, so a compiler may vectorise the loop with gathers.
+#if SUPCON_GEMM_AVX2
+/// Eight rows of up to 8 entries (row + b stride, b < 8; entries past W are
+/// not read) transposed: cols[w] holds entry w of the eight rows.
+__attribute__((target("avx2"))) inline void load_columns8(const float* row, index_t stride, index_t W,
+                                                          __m256 cols[8]) {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(W)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 r[8];
+  for (int b = 0; b < 8; ++b) r[b] = _mm256_maskload_ps(row + b * stride, mask);
+  __m256 t[4], u[4];
+  transpose_lanes(r[0], r[1], r[2], r[3], t);  // per 128-bit lane: t[j] = entry j (or 4 + j) of rows 0..3
+  transpose_lanes(r[4], r[5], r[6], r[7], u);
+  for (int j = 0; j < 4; ++j) {
+    cols[j] = _mm256_permute2f128_ps(t[j], u[j], 0x20);
+    cols[4 + j] = _mm256_permute2f128_ps(t[j], u[j], 0x31);
+  }
+}
+
+/// row_across_images for eight images at a time, rows of W <= 8 entries:
+/// the rows are loaded whole and transposed, one image per lane.
+__attribute__((target("avx2"))) inline index_t row_across_images_avx2(const float* row, index_t stride, index_t W,
+                                                                      index_t n, const index_t* col, const bool* in,
+                                                                      float* out, index_t ES) {
+  index_t b = 0;
+  for (; b + 8 <= n; b += 8) {
+    __m256 cols[8], d[6], res[6];
+    load_columns8(row + b * stride, stride, W, cols);
+    for (int k = 0; k < 6; ++k) d[k] = in[k] ? cols[col[k]] : _mm256_setzero_ps();
+    input_1d_avx2(d, res);
+    for (int j = 0; j < 6; ++j) _mm256_storeu_ps(out + j * ES + b, res[j]);
+  }
+  return b;
+}
+#endif
+
+/// The row transform of one tile row across n images, image b's row of W
+/// entries at row + b stride: out[j ES + b] = input_1d(d).xj with d[k] =
+/// row[col[k]] where in[k], else 0 (the padding). With AVX2, eight images at
+/// a time from transposed rows; otherwise, and for the rest, one loop whose
+/// entries are read unconditionally (col is clamped into the row) and then
+/// selected.
 template <class T>
-void row_across_images(const T* row, index_t stride, index_t n, const index_t* col, const bool* in, T* out,
-                       index_t ES) {
+void row_across_images(const T* row, index_t stride, index_t W, index_t n, const index_t* col, const bool* in,
+                       T* out, index_t ES) {
+  index_t b0 = 0;
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    if (W <= 8 && supcon::detail::gemm::cpu_has_avx2_fma())
+      b0 = row_across_images_avx2(row, stride, W, n, col, in, out, ES);
+  }
+#endif
   const index_t c0 = col[0], c1 = col[1], c2 = col[2], c3 = col[3], c4 = col[4], c5 = col[5];
   const bool i0 = in[0], i1 = in[1], i2 = in[2], i3 = in[3], i4 = in[4], i5 = in[5];
-#pragma omp simd
-  for (index_t b = 0; b < n; ++b) {
+  for (index_t b = b0; b < n; ++b) {
     const T* r = row + b * stride;
     const T v0 = r[c0], v1 = r[c1], v2 = r[c2], v3 = r[c3], v4 = r[c4], v5 = r[c5];
     store6(input_1d(i0 ? v0 : T(0), i1 ? v1 : T(0), i2 ? v2 : T(0), i3 ? v3 : T(0), i4 ? v4 : T(0),
@@ -451,7 +492,7 @@ void split_single_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H,
       for (index_t j = 0; j < 6; ++j) std::fill(out + j * ES, out + j * ES + nb, T(0));
       continue;
     }
-    row_across_images(x + (c * H + h) * W, C * H * W, nb, wc, in, out, ES);
+    row_across_images(x + (c * H + h) * W, C * H * W, W, nb, wc, in, out, ES);
   }
 }
 
@@ -480,7 +521,7 @@ void split_four_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, i
           for (index_t j = 0; j < 6; ++j) std::fill(out + j * 4 * chunk, out + j * 4 * chunk + n, T(0));
           continue;
         }
-        row_across_images(x + ((b0 * C + c) * H + h) * W, C * H * W, n, wc + k0, in + k0, out, 4 * chunk);
+        row_across_images(x + ((b0 * C + c) * H + h) * W, C * H * W, W, n, wc + k0, in + k0, out, 4 * chunk);
       }
       for (index_t j = 0; j < 6; ++j) interleave_tiles(tmp + j * 4 * chunk, chunk, n, E + (i * 6 + j) * ES + 4 * b0);
     }
