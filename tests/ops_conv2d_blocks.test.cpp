@@ -50,11 +50,16 @@ void check_against_naive(const Geometry& g) {
 
 // 4x4 and 2x2 maps are grouped many images to a product (a ragged last group
 // with 7 images), 1x1 stride 1 goes straight to the GEMM when one image is a group.
+// Rows of more and of at most 8 outputs (copied by runs, or gathered), and
+// unfolded matrices of 360 and 288 rows (more than the product's 256-deep
+// slices of K).
 const Geometry geometries[] = {{7, 3, 4, 4, 5, 3, 1, 1},  {9, 4, 4, 3, 3, 3, 2, 1},
                                {1, 6, 5, 4, 3, 1, 1, 0},  {6, 6, 2, 2, 4, 1, 1, 0},
                                {3, 2, 40, 30, 2, 1, 1, 0}, {5, 2, 9, 9, 3, 3, 3, 0},
                                {2, 2, 6, 5, 3, 5, 2, 2}, {3, 16, 28, 28, 16, 3, 1, 1},
-                               {17, 64, 4, 4, 128, 3, 2, 1}, {4, 32, 7, 7, 64, 1, 1, 0}};
+                               {17, 64, 4, 4, 128, 3, 2, 1}, {4, 32, 7, 7, 64, 1, 1, 0},
+                               {3, 3, 20, 18, 5, 3, 2, 1},  {2, 3, 12, 12, 7, 3, 1, 1},
+                               {2, 40, 10, 10, 7, 3, 2, 1}, {2, 32, 20, 20, 6, 3, 2, 1}};
 }  // namespace
 
 TEST_CASE("Grouped and direct convolutions equal the direct loops with the default threads") {
