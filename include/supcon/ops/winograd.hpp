@@ -415,7 +415,8 @@ inline void deinterleave_tiles(const T* src, index_t n, T* dst, index_t L) {
 /// not read) transposed: cols[w] holds entry w of the eight rows.
 __attribute__((target("avx2"))) inline void load_columns8(const float* row, index_t stride, index_t W,
                                                           __m256 cols[8]) {
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(W)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i mask =
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(W)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   __m256 r[8];
   for (int b = 0; b < 8; ++b) r[b] = _mm256_maskload_ps(row + b * stride, mask);
   __m256 t[4], u[4];
@@ -471,6 +472,16 @@ void row_across_images(const T* row, index_t stride, index_t W, index_t n, const
   }
 }
 
+/// For the first n columns k of a row of W entries zero-padded by `pad`:
+/// in[k], whether column k lies in the row, and wc[k], its entry clamped
+/// into the row (read, then replaced by 0 where !in[k]).
+inline void padded_columns(index_t W, index_t pad, index_t n, index_t* wc, bool* in) {
+  for (index_t k = 0; k < n; ++k) {
+    in[k] = k - pad >= 0 && k - pad < W;
+    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
+  }
+}
+
 /// split_channel for maps of a single tile (TH = TW = 1, OH and OW <= 4),
 /// for channel c of nb images at once: tile t is image t, so E[i][j][t] is
 /// contiguous across images and the row transforms are one vector loop over
@@ -479,12 +490,9 @@ void row_across_images(const T* row, index_t stride, index_t W, index_t n, const
 template <class T>
 void split_single_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, index_t W, index_t pad, T* E,
                         index_t ES) {
-  index_t wc[6];  // column of padded entry k, clamped into the map: read, then replaced by 0 outside
+  index_t wc[6];
   bool in[6];
-  for (index_t k = 0; k < 6; ++k) {
-    in[k] = k - pad >= 0 && k - pad < W;
-    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
-  }
+  padded_columns(W, pad, 6, wc, in);
   for (index_t i = 0; i < 6; ++i) {
     T* const out = E + i * 6 * ES;  // E[i][j] at out + j ES
     const index_t h = i - pad;
@@ -505,12 +513,9 @@ void split_four_tiles(const T* x, index_t nb, index_t C, index_t c, index_t H, i
                       index_t ES) {
   constexpr index_t chunk = 32;
   T tmp[6 * 4 * chunk];  // tmp[j][position][b]
-  index_t wc[10];        // column of padded entry k, clamped into the map: read, then replaced by 0 outside
+  index_t wc[10];
   bool in[10];
-  for (index_t k = 0; k < 10; ++k) {
-    in[k] = k - pad >= 0 && k - pad < W;
-    wc[k] = std::min(std::max<index_t>(k - pad, 0), W - 1);
-  }
+  padded_columns(W, pad, 10, wc, in);
   for (index_t b0 = 0; b0 < nb; b0 += chunk) {
     const index_t n = std::min(chunk, nb - b0);
     for (index_t i = 0; i < 6; ++i) {
