@@ -52,6 +52,12 @@
 #else
 #define SUPCON_GEMM_AVX2 0
 #endif
+// the unrolling hint of GCC and Clang; nvcc's front end, which also reads these host paths, warns on it
+#if defined(__GNUC__) && !defined(__CUDACC__)
+#define SUPCON_GEMM_UNROLL6 _Pragma("GCC unroll 6")
+#else
+#define SUPCON_GEMM_UNROLL6
+#endif
 
 namespace supcon {
 namespace detail::gemm {
@@ -347,13 +353,13 @@ __attribute__((target("avx512f"))) inline void kernel_tall(index_t kc, const flo
     _mm_prefetch(reinterpret_cast<const char*>(b0 + kb + 8 * bks), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b1 + kb + 8 * bks), _MM_HINT_T0);
     const __m512 x0 = _mm512_loadu_ps(b0 + kb), x1 = _mm512_loadu_ps(b1 + kb);
-#pragma GCC unroll 6
+    SUPCON_GEMM_UNROLL6
     for (int i = 0; i < MR; ++i) {
       const __m512 r = _mm512_set1_ps(a[ka + i]);
       acc[i][0] = _mm512_fmadd_ps(r, x0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(r, x1, acc[i][1]);
     }
-#pragma GCC unroll 6
+    SUPCON_GEMM_UNROLL6
     for (int i = 0; i < MR; ++i) {
       const __m512 r = _mm512_set1_ps(a1[ka + i]);
       acc[MR + i][0] = _mm512_fmadd_ps(r, x0, acc[MR + i][0]);
