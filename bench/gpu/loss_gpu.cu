@@ -6,7 +6,11 @@
 // one SGEMM S = F F^T computed in row blocks (so no N x N buffer is needed).
 //
 //   bench_gpu_loss [--n 4096,16384,...] [--d 128] [--classes 100] [--repeats 5]
-//                  [--budget-s 120] [--csv out.csv]
+//                  [--budget-s 120] [--csv out.csv] [--phases 1]
+//
+// --phases 1 also times the four steps of one block of the blocked loss
+// (S_b, the row sweep, G_b F, G_b^T F_b) on its own, to show where its time
+// beyond the floor goes.
 //
 // Sizes whose predicted time (quadratic in N from the previous size) exceeds
 // the budget are reported as skipped rather than run.
@@ -63,6 +67,37 @@ std::vector<long long> parse_list(const std::string& s) {
   return out;
 }
 
+// The blocked loss's steps for its first block of R rows (its default block of
+// 2^28 entries), each timed alone: the block's share of the floor's three
+// products (three equal products at cuBLAS's best shape, 2 R N D flops each),
+// and what each step takes in fact.
+void print_phases(long long n, long long dim, const float* F, const std::int32_t* cls, int repeats) {
+  const long long r = std::max(1LL, std::min(n, (1LL << 28) / n)), blocks = (n + r - 1) / r;
+  cuda::CublasHandle blas;
+  cuda::DeviceBuffer<float> S(static_cast<size_t>(r * n)), dF(static_cast<size_t>(n * dim)), unscaled(n);
+  cuda::DeviceBuffer<cuda::RowStats<float>> stats(n);
+  cuda::DeviceBuffer<int> n_pos(n);
+  const float inv_tau = 10;
+  const double s_ms = time_ms([&] { cuda::gemm<float>(blas, false, true, r, n, dim, inv_tau, F, dim, F, dim, 0.f, S.data(), n); },
+                              repeats);
+  const double rows_ms = time_ms(
+      [&] {
+        cuda::blocked::rows_kernel<float><<<static_cast<unsigned>(r), cuda::blocked::kRowThreads>>>(
+            S.data(), n, 0, n / 2, cls, Denominator::all, true, stats.data(), unscaled.data(), n_pos.data());
+        cuda::check_launch("rows_kernel");
+      },
+      repeats);
+  const double gf_ms = time_ms(
+      [&] { cuda::gemm<float>(blas, false, false, r, dim, n, inv_tau, S.data(), n, F, dim, 1.f, dF.data(), dim); },
+      repeats);
+  const double gtf_ms = time_ms(
+      [&] { cuda::gemm<float>(blas, true, false, n, dim, r, inv_tau, S.data(), n, F, dim, 1.f, dF.data(), dim); },
+      repeats);
+  std::printf("  phases, N = %lld, one block of R = %lld rows (of %lld blocks), ms: S_b = F_b F^T %.3f | row sweep %.3f"
+              " | G_b F %.3f | G_b^T F_b %.3f | whole loss predicted from them %.1f\n",
+              n, r, blocks, s_ms, rows_ms, gf_ms, gtf_ms, (s_ms + rows_ms + gf_ms + gtf_ms) * double(blocks));
+}
+
 struct Row {
   long long n = 0;
   double fused_ms = -1, floor_ms = -1, mem_gb = -1, blocked_ms = -1, blocked_gb = -1;
@@ -77,6 +112,7 @@ int main(int argc, char** argv) {
   int repeats = 5;
   double budget_s = 120;
   std::string csv;
+  bool phases = false;
   for (int a = 1; a + 1 < argc; a += 2) {
     const std::string k = argv[a], v = argv[a + 1];
     if (k == "--n") sizes = parse_list(v);
@@ -85,6 +121,7 @@ int main(int argc, char** argv) {
     else if (k == "--repeats") repeats = std::max(1, std::atoi(v.c_str()));
     else if (k == "--budget-s") budget_s = std::atof(v.c_str());
     else if (k == "--csv") csv = v;
+    else if (k == "--phases") phases = v != "0";
     else {
       std::fprintf(stderr, "bench_gpu_loss: unknown option %s\n", k.c_str());
       return 2;
@@ -169,6 +206,7 @@ int main(int argc, char** argv) {
           },
           std::max(1, repeats / 2));
       row.floor_ms = 3 * gemm_ms;
+      if (phases) print_phases(n, dim, F.data(), cls.data(), repeats);
       last_s = (row.fused_ms + row.blocked_ms + gemm_ms) / 1000.0;
       last_n = n;
     } catch (const std::exception& e) {

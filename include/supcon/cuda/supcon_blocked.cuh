@@ -7,8 +7,8 @@
 ///
 ///   S_b (R, N) = F_b F^T / tau                  cuBLAS, into one work block
 ///   per row i of the block: the sums of the row, L(i), RowStats, then
-///     G_ik / w in place of S_ik                 one warp per row (the fused
-///                                               kernels' loss_math.cuh)
+///     G_ik / w in place of S_ik                 one thread block per row (the
+///                                               fused kernels' loss_math.cuh)
 ///   dF_b += G_b F / tau                         cuBLAS (rows as anchors)
 ///   dF   += G_b^T F_b / tau                     cuBLAS (rows as contrast)
 ///
@@ -29,34 +29,41 @@ namespace supcon::cuda {
 
 namespace blocked {
 
-constexpr int kWarps = 8;  ///< rows (warps) per thread block
+constexpr int kRowThreads = 256;  ///< threads sweeping one row
+constexpr int kRowWarps = kRowThreads / 32;
 
-/// Anchor rows i = i0 + r, r < rows, of S (rows, N) with S_ik = s_ik: one warp
-/// per row sweeps it as the fused forward does (lane l takes k = l, l + 32, ...),
-/// merges the lanes and closes the row (stats, unscaled, n_pos at i), then
-/// overwrites the row with G_ik / w.
+/// Anchor row i = i0 + blockIdx.x of S (rows, N), S_ik = s_ik, by one thread
+/// block: thread t takes k = t, t + kRowThreads, ..., the sums merge across
+/// lanes, then across warps in warp order, and the row is closed (stats,
+/// unscaled, n_pos at i); then the row is overwritten with G_ik / w. A whole
+/// block per row, not a warp: at large N the block holds few rows (1,024 at
+/// N = 262,144) and one warp each left too few loads in flight to keep the
+/// memory busy.
 template <class T>
-__global__ void __launch_bounds__(kWarps * 32)
-    rows_kernel(T* S, std::int64_t n, std::int64_t i0, std::int64_t rows, std::int64_t batch,
-                const std::int32_t* classes, Denominator den, bool outside, RowStats<T>* stats, T* unscaled,
-                int* n_pos) {
-  const int lane = threadIdx.x % 32;
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (r >= rows) return;  // the whole warp: r is the same on its lanes
-  const std::int64_t i = i0 + r;
+__global__ void __launch_bounds__(kRowThreads)
+    rows_kernel(T* S, std::int64_t n, std::int64_t i0, std::int64_t batch, const std::int32_t* classes,
+                Denominator den, bool outside, RowStats<T>* stats, T* unscaled, int* n_pos) {
+  __shared__ RowAcc<T> warp_acc[kRowWarps];
+  __shared__ RowStats<T> row_stats;
+  const int t = threadIdx.x;
+  const std::int64_t r = blockIdx.x, i = i0 + r;
   T* row = S + r * n;
   RowAcc<T> acc = row_empty<T>();
-  for (std::int64_t k = lane; k < n; k += 32) row_push(acc, row[k], role_of(i, k, batch, classes, nullptr));
+  for (std::int64_t k = t; k < n; k += kRowThreads) row_push(acc, row[k], role_of(i, k, batch, classes, nullptr));
   fused::warp_merge(acc);
-  if (lane == 0) {
+  if (t % 32 == 0) warp_acc[t / 32] = acc;
+  __syncthreads();
+  if (t == 0) {
+    for (int w = 1; w < kRowWarps; ++w) row_merge(acc, warp_acc[w]);
     RowStats<T> st;
     unscaled[i] = finish_row(acc, den, outside, st);
     stats[i] = st;
     n_pos[i] = acc.n_pos;
+    row_stats = st;
   }
-  __syncwarp();  // every lane uses lane 0's stats, so the row's entries agree bit for bit
-  const RowStats<T> st = stats[i];
-  for (std::int64_t k = lane; k < n; k += 32)
+  __syncthreads();  // every thread uses thread 0's stats, so the row's entries agree bit for bit
+  const RowStats<T> st = row_stats;
+  for (std::int64_t k = t; k < n; k += kRowThreads)
     row[k] = grad_entry(row[k], role_of(i, k, batch, classes, nullptr), st, den, outside);
 }
 
@@ -99,8 +106,8 @@ class BlockedSupCon : public SupConAnchorResults<T> {
       const index_t r = std::min(rows, a - i0);
       const T* Fb = features + i0 * d;
       gemm<T>(blas_, false, true, r, n, d, inv_tau, Fb, d, features, d, T(0), block_.data(), n);  // S_b
-      blocked::rows_kernel<T><<<blocks_for(r, blocked::kWarps), blocked::kWarps * 32, 0, stream>>>(
-          block_.data(), n, i0, r, batch, classes, opt.denominator, outside, stats_.data(), unscaled_.data(),
+      blocked::rows_kernel<T><<<static_cast<unsigned>(r), blocked::kRowThreads, 0, stream>>>(
+          block_.data(), n, i0, batch, classes, opt.denominator, outside, stats_.data(), unscaled_.data(),
           n_pos_.data());
       check_launch("supcon blocked rows_kernel");
       // forward: S_b = F_b F^T / tau  =>  dF_b += G_b F / tau,  dF += G_b^T F_b / tau
