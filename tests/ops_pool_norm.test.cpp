@@ -104,38 +104,69 @@ TEST_CASE("The training batch-norm input gradient sums to zero and is orthogonal
 
 TEST_CASE("Fused batch norm and ReLU equal the two ops in a row on maps split over threads, and keep a NaN") {
   // (7, 5, 9, 9): 35 slices of 81 entries, cut into uneven runs of slices by
-  // two and three threads; the slices of one channel fall to different threads
-  Tensor<float> x({7, 5, 9, 9}), dy(x.shape());
-  supcon::Rng rng(21);
-  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.normal()), dy[i] = static_cast<float>(rng.normal());
+  // two and three threads; the slices of one channel fall to different threads.
+  // Maps of 2x2, 4x4 and 7x7 too: rows shorter than a vector, one vector, and
+  // three and a part (the passes vectorise along a map's row).
   const Tensor<float> weight({5}, std::vector<float>{1.5f, -0.7f, 1.0f, 0.3f, 2.0f});
   const Tensor<float> bias({5}, std::vector<float>{0.1f, 0.2f, -0.4f, 0.0f, 1.0f});
-  Tensor<float> y_ref, mean_ref, var_ref, r_ref, dr, dx_ref, dw_ref({5}), db_ref({5});
-  std::vector<std::uint8_t> mask_ref;
-  ops::batchnorm_forward_train(x, weight, bias, 1e-5f, y_ref, mean_ref, var_ref);
-  ops::relu_forward_mask(y_ref, r_ref, mask_ref);
-  ops::relu_backward_mask(dy, mask_ref.data(), dr);
-  ops::batchnorm_backward_train(dr, x, weight, mean_ref, var_ref, 1e-5f, dx_ref, dw_ref, db_ref);
-  for (int threads : {1, 2, 3})
-    layers_test::with_threads(threads, [&] {
-      Tensor<float> y, mean, var, dx, dw({5}), db({5});
-      std::vector<std::uint8_t> mask;
-      ops::batchnorm_relu_forward_train(x, weight, bias, 1e-5f, y, mask, mean, var);
-      ops::batchnorm_relu_backward_train(dy, mask.data(), x, weight, mean, var, 1e-5f, dx, dw, db);
-      REQUIRE(y.shape() == x.shape());
-      REQUIRE(dx.shape() == x.shape());
-      CHECK(mask == mask_ref);
-      CHECK(mean.vec() == mean_ref.vec());
-      CHECK(var.vec() == var_ref.vec());
-      supcon::index_t wrong = 0;
-      for (supcon::index_t i = 0; i < x.size(); ++i)
-        wrong += std::abs(y[i] - r_ref[i]) > 1e-6f || std::abs(dx[i] - dx_ref[i]) > 1e-5f;
-      CHECK(wrong == 0);
-      for (supcon::index_t c = 0; c < 5; ++c) {
-        CHECK(dw[c] == Approx(dw_ref[c]).margin(1e-4));
-        CHECK(db[c] == Approx(db_ref[c]).margin(1e-4));
-      }
-    });
+  for (const supcon::Shape& shape : {supcon::Shape{7, 5, 9, 9}, supcon::Shape{9, 5, 2, 2}, supcon::Shape{3, 5, 4, 4},
+                                     supcon::Shape{2, 5, 7, 7}}) {
+    CAPTURE(supcon::shape_str(shape));
+    Tensor<float> x(shape), dy(shape);
+    supcon::Rng rng(21);
+    for (supcon::index_t i = 0; i < x.size(); ++i)
+      x[i] = static_cast<float>(rng.normal()), dy[i] = static_cast<float>(rng.normal());
+    Tensor<float> y_ref, mean_ref, var_ref, r_ref, dr, dx_ref, dw_ref({5}), db_ref({5});
+    std::vector<std::uint8_t> mask_ref;
+    ops::batchnorm_forward_train(x, weight, bias, 1e-5f, y_ref, mean_ref, var_ref);
+    ops::relu_forward_mask(y_ref, r_ref, mask_ref);
+    ops::relu_backward_mask(dy, mask_ref.data(), dr);
+    ops::batchnorm_backward_train(dr, x, weight, mean_ref, var_ref, 1e-5f, dx_ref, dw_ref, db_ref);
+    // the two ops in a row against their definitions, in double
+    const supcon::index_t N = shape[0], S = shape[2] * shape[3];
+    supcon::index_t off = 0;
+    for (supcon::index_t c = 0; c < 5; ++c) {
+      const double mu = mean_ref[c], invstd = 1 / std::sqrt(double(var_ref[c]) + 1e-5), w = weight[c];
+      double mean_g = 0, mean_g_xhat = 0;  // g = w dr
+      for (supcon::index_t n = 0; n < N; ++n)
+        for (supcon::index_t k = 0; k < S; ++k) {
+          const supcon::index_t i = (n * 5 + c) * S + k;
+          const double xhat = (x[i] - mu) * invstd, b = w * xhat + bias[c];
+          off += std::abs(r_ref[i] - std::max(b, 0.0)) > 1e-5 || dr[i] != (b > 0 ? dy[i] : 0.0f);
+          mean_g += w * dr[i] / double(N * S), mean_g_xhat += w * dr[i] * xhat / double(N * S);
+        }
+      for (supcon::index_t n = 0; n < N; ++n)
+        for (supcon::index_t k = 0; k < S; ++k) {
+          const supcon::index_t i = (n * 5 + c) * S + k;
+          const double xhat = (x[i] - mu) * invstd;
+          off += std::abs(dx_ref[i] - invstd * (w * dr[i] - mean_g - xhat * mean_g_xhat)) > 1e-4;
+        }
+    }
+    CHECK(off == 0);
+    for (int threads : {1, 2, 3})
+      layers_test::with_threads(threads, [&] {
+        Tensor<float> y, mean, var, dx, dw({5}), db({5});
+        std::vector<std::uint8_t> mask;
+        ops::batchnorm_relu_forward_train(x, weight, bias, 1e-5f, y, mask, mean, var);
+        ops::batchnorm_relu_backward_train(dy, mask.data(), x, weight, mean, var, 1e-5f, dx, dw, db);
+        REQUIRE(y.shape() == x.shape());
+        REQUIRE(dx.shape() == x.shape());
+        CHECK(mask == mask_ref);
+        CHECK(mean.vec() == mean_ref.vec());
+        CHECK(var.vec() == var_ref.vec());
+        supcon::index_t wrong = 0;
+        for (supcon::index_t i = 0; i < x.size(); ++i)
+          wrong += std::abs(y[i] - r_ref[i]) > 1e-6f || std::abs(dx[i] - dx_ref[i]) > 1e-5f;
+        CHECK(wrong == 0);
+        for (supcon::index_t c = 0; c < 5; ++c) {
+          CHECK(dw[c] == Approx(dw_ref[c]).margin(1e-4));
+          CHECK(db[c] == Approx(db_ref[c]).margin(1e-4));
+        }
+      });
+  }
+  Tensor<float> x({7, 5, 9, 9});
+  supcon::Rng rng(21);
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng.normal());
   // a NaN in x makes its channel's statistics NaN: the whole channel stays NaN
   x[3 * 81 + 5] = std::numeric_limits<float>::quiet_NaN();
   Tensor<float> y, mean, var;
@@ -196,6 +227,21 @@ TEST_CASE("ReLU through a byte mask gives relu_forward's y and relu_backward's d
   CHECK(std::isnan(y[3]));
   CHECK(y[4] == 0);
   CHECK(dx.vec() == Eigen::Matrix<double, 5, 1>(0, 0, 3, 0, 0));
+}
+
+TEST_CASE("ReLU through a byte mask in float equals its definition on every length up to two vectors") {
+  for (supcon::index_t len = 1; len <= 33; ++len) {
+    Tensor<float> x({len}), dy({len}), y, dx;
+    supcon::Rng rng(static_cast<std::uint64_t>(len));
+    for (supcon::index_t i = 0; i < len; ++i) x[i] = static_cast<float>(rng.normal()), dy[i] = static_cast<float>(rng.normal());
+    std::vector<std::uint8_t> mask;
+    ops::relu_forward_mask(x, y, mask);
+    ops::relu_backward_mask(dy, mask.data(), dx);
+    supcon::index_t wrong = 0;
+    for (supcon::index_t i = 0; i < len; ++i)
+      wrong += y[i] != std::max(x[i], 0.0f) || dx[i] != (x[i] > 0 ? dy[i] : 0.0f) || mask[i] != (x[i] > 0);
+    CHECK(wrong == 0);
+  }
 }
 
 TEST_CASE("ReLU on tensors large enough to be split over threads equals its definition everywhere") {
