@@ -144,7 +144,7 @@ TEST_CASE("At temperature 0.01 the fused CUDA kernels stay finite in float and c
   CHECK(lf.value == Approx(supcon_loss_reference(fd, pairing, opt).value).epsilon(1e-3));
 }
 
-TEST_CASE("The blocked CUDA SupCon loss equals the CPU reference for every supported option, in one block or many") {
+TEST_CASE("The blocked CUDA SupCon loss equals the CPU reference for every supported option, one_positive too, in one block or many") {
   // one block for all rows, 7 rows per block (a ragged last one), one row per block
   for (index_t views : {2, 3})
     for (index_t dim : {5, 128}) {
@@ -154,7 +154,7 @@ TEST_CASE("The blocked CUDA SupCon loss equals the CPU reference for every suppo
       Tensor<float> ff({n, dim});
       for (index_t k = 0; k < fd.size(); ++k) ff[k] = static_cast<float>(fd[k]);
       for (index_t block : {index_t(1) << 28, 7 * n, index_t(1)})
-        for (const SupConOptions& opt : fused_options()) {
+        for (const SupConOptions& opt : fused_options(true)) {
           INFO("V " << views << " D " << dim << " block " << block << " mode " << static_cast<int>(opt.contrast_mode)
                     << " sum " << static_cast<int>(opt.summation) << " den " << static_cast<int>(opt.denominator)
                     << " policy " << static_cast<int>(opt.no_positives));
@@ -166,17 +166,21 @@ TEST_CASE("The blocked CUDA SupCon loss equals the CPU reference for every suppo
     }
 }
 
-TEST_CASE("Blocked and fused CUDA kernels agree in float at N = 4,096, also past the fused kernels' D limit") {
+TEST_CASE("At N = 4,096 in float the blocked loss agrees with the fused kernels, and with the naive one for one_positive; also past the fused kernels' D limit") {
   const Tensor<float> f = random_features<float>(4096, 128, 33);
   const Pairing pairing = Pairing::from_labels(random_labels(2048, 100, 34));
   CHECK(relative_error(cuda::supcon_loss_blocked(f, pairing), cuda::supcon_loss_fused(f, pairing)) < 1e-4);
+  SupConOptions one_pos;
+  one_pos.denominator = Denominator::one_positive;
+  CHECK(relative_error(cuda::supcon_loss_blocked(f, pairing, one_pos), cuda::supcon_loss_naive(f, pairing, one_pos)) <
+        1e-4);
   // D = 4096 is refused by the fused kernels (shared memory) but not by the blocked loss
   const Tensor<double> wide = random_features<double>(4, 4096, 62);
   CHECK(relative_error(cuda::supcon_loss_blocked(wide, Pairing::identity(2)),
                        supcon_loss_reference(wide, Pairing::identity(2))) < 1e-10);
 }
 
-TEST_CASE("The blocked CUDA loss refuses what the fused kernels refuse, and a block of no entries") {
+TEST_CASE("The blocked CUDA loss refuses a mask and a positives cap, as the fused kernels do, and a block of no entries") {
   const Tensor<double> f = random_features<double>(10, 3, 61);
   SupConOptions cap;
   cap.positives_cap = 2;

@@ -18,7 +18,8 @@
 /// form G / w and dF, linear in w, is scaled at the end. Nothing N x N is
 /// kept: memory is O(N D) plus the block, at most block_elements entries
 /// (2^28 by default, 1 GiB in float; R = block_elements / N rows).
-/// The same options as the fused kernels (require_fused_support).
+/// The options of the fused kernels (require_fused_support), and the
+/// one_positive denominator besides.
 
 #include <algorithm>
 
@@ -32,37 +33,71 @@ namespace blocked {
 constexpr int kRowThreads = 256;  ///< threads sweeping one row
 constexpr int kRowWarps = kRowThreads / 32;
 
-/// Anchor row i = i0 + blockIdx.x of S (rows, N), S_ik = s_ik, by one thread
-/// block: thread t takes k = t, t + kRowThreads, ..., the sums merge across
-/// lanes, then across warps in warp order, and the row is closed (stats,
-/// unscaled, n_pos at i); then the row is overwritten with G_ik / w. A whole
-/// block per row, not a warp: at large N the block holds few rows (1,024 at
-/// N = 262,144) and one warp each left too few loads in flight to keep the
-/// memory busy.
+/// Merges the block's per-thread sums into one, returned on every thread:
+/// across lanes by shuffles, then across warps in warp order (deterministic).
+/// warp_acc (kRowWarps) and merged are the block's shared memory.
 template <class T>
-__global__ void __launch_bounds__(kRowThreads)
-    rows_kernel(T* S, std::int64_t n, std::int64_t i0, std::int64_t batch, const std::int32_t* classes,
-                Denominator den, bool outside, RowStats<T>* stats, T* unscaled, int* n_pos) {
-  __shared__ RowAcc<T> warp_acc[kRowWarps];
-  __shared__ RowStats<T> row_stats;
+__device__ RowAcc<T> block_merge(RowAcc<T> acc, RowAcc<T>* warp_acc, RowAcc<T>* merged) {
   const int t = threadIdx.x;
-  const std::int64_t r = blockIdx.x, i = i0 + r;
-  T* row = S + r * n;
-  RowAcc<T> acc = row_empty<T>();
-  for (std::int64_t k = t; k < n; k += kRowThreads) row_push(acc, row[k], role_of(i, k, batch, classes, nullptr));
   fused::warp_merge(acc);
   if (t % 32 == 0) warp_acc[t / 32] = acc;
   __syncthreads();
   if (t == 0) {
     for (int w = 1; w < kRowWarps; ++w) row_merge(acc, warp_acc[w]);
-    RowStats<T> st;
-    unscaled[i] = finish_row(acc, den, outside, st);
-    stats[i] = st;
-    n_pos[i] = acc.n_pos;
-    row_stats = st;
+    *merged = acc;
   }
-  __syncthreads();  // every thread uses thread 0's stats, so the row's entries agree bit for bit
-  const RowStats<T> st = row_stats;
+  __syncthreads();
+  return *merged;
+}
+
+/// Anchor row i = i0 + blockIdx.x of S (rows, N), S_ik = s_ik, by one thread
+/// block: thread t takes k = t, t + kRowThreads, ..., and the block's sums
+/// close the row (stats, unscaled, n_pos at i); then the row is overwritten
+/// with G_ik / w. A whole block per row, not a warp: at large N the block
+/// holds few rows (1,024 at N = 262,144) and one warp each left too few loads
+/// in flight to keep the memory busy. one_positive takes two more sweeps over
+/// the positives, as naive_row does: l_p = s_ip - log D_ip differs per
+/// positive, and needs log_neg from the first sweep.
+template <class T>
+__global__ void __launch_bounds__(kRowThreads)
+    rows_kernel(T* S, std::int64_t n, std::int64_t i0, std::int64_t batch, const std::int32_t* classes,
+                Denominator den, bool outside, RowStats<T>* stats, T* unscaled, int* n_pos) {
+  using std::exp;
+  using std::log;
+  __shared__ RowAcc<T> warp_acc[kRowWarps], merged;
+  const int t = threadIdx.x;
+  const std::int64_t r = blockIdx.x, i = i0 + r;
+  T* row = S + r * n;
+  RowAcc<T> acc = row_empty<T>();
+  for (std::int64_t k = t; k < n; k += kRowThreads) row_push(acc, row[k], role_of(i, k, batch, classes, nullptr));
+  const RowAcc<T> all = block_merge(acc, warp_acc, &merged);
+  RowStats<T> st;
+  T loss = finish_row(all, den, outside, st);
+  if (den == Denominator::one_positive && all.n_pos > 0) {
+    // l_p = s_ip - log(exp(s_ip) + sum_N): their log-sum-exp and sum (as the
+    // positives' entries of a RowAcc), then share_n = sum_p beta_p exp(log_neg - log D_ip)
+    RowAcc<T> l_acc = row_empty<T>();
+    for (std::int64_t k = t; k < n; k += kRowThreads)
+      if (role_of(i, k, batch, classes, nullptr) == Role::positive)
+        row_push(l_acc, row[k] - log_add_exp(row[k], st.log_neg), Role::positive);
+    const RowAcc<T> l_all = block_merge(l_acc, warp_acc, &merged);
+    st.log_l = lse_value(l_all.pos);
+    loss = outside ? -l_all.pos_sum * st.inv_np : log(static_cast<T>(all.n_pos)) - st.log_l;
+    RowAcc<T> share = row_empty<T>();
+    for (std::int64_t k = t; k < n; k += kRowThreads)
+      if (role_of(i, k, batch, classes, nullptr) == Role::positive) {
+        const T log_d = log_add_exp(row[k], st.log_neg);
+        const T beta = outside ? st.inv_np : exp(row[k] - log_d - st.log_l);
+        share.pos_sum += beta * exp(st.log_neg - log_d);
+      }
+    st.share_n = block_merge(share, warp_acc, &merged).pos_sum;
+  }
+  if (t == 0) {
+    unscaled[i] = loss;
+    stats[i] = st;
+    n_pos[i] = all.n_pos;
+  }
+  // every thread computed st from the same merged sums, so the row's entries agree bit for bit
   for (std::int64_t k = t; k < n; k += kRowThreads)
     row[k] = grad_entry(row[k], role_of(i, k, batch, classes, nullptr), st, den, outside);
 }
@@ -81,6 +116,9 @@ __global__ void scale_kernel(T* x, std::int64_t count, const T* scalars) {
 template <class T>
 class BlockedSupCon : public SupConAnchorResults<T> {
  public:
+  /// Whether run() takes the one_positive denominator.
+  static constexpr bool kOnePositive = true;
+
   /// block_elements: the most entries of S formed at once (at least one row
   /// is, whatever N).
   explicit BlockedSupCon(index_t block_elements = index_t(1) << 28) : block_elements_(block_elements) {
@@ -92,7 +130,7 @@ class BlockedSupCon : public SupConAnchorResults<T> {
   /// asynchrony), but for the shared-memory limit on D, which does not apply.
   void run(const T* features, const std::int32_t* classes, index_t n, index_t d, index_t batch,
            const SupConOptions& opt, T* dfeatures, cudaStream_t stream = nullptr) {
-    check_device_problem("blocked", n, d, batch, opt);
+    check_device_problem("blocked", n, d, batch, opt, kOnePositive);
     const index_t a = opt.contrast_mode == ContrastMode::all ? n : batch;
     const index_t rows = std::clamp<index_t>(block_elements_ / n, 1, a);
     const bool outside = opt.summation == Summation::outside;

@@ -223,24 +223,27 @@ __global__ void __launch_bounds__(kTile* kRowsY)
 }  // namespace fused
 
 /// Throws ValueError naming the option when the fused kernels do not support
-/// the pairing or options (explicit mask, positives cap, one_positive).
-inline void require_fused_support(const Pairing& pairing, const SupConOptions& opt) {
+/// the pairing or options (explicit mask, positives cap, one_positive; the
+/// last is allowed when `one_positive`, for the blocked loss).
+inline void require_fused_support(const Pairing& pairing, const SupConOptions& opt, bool one_positive = false) {
   require<ValueError>(!pairing.classes().empty(),
                       "fused CUDA SupCon: an explicit mask is not supported; use supcon::cuda::supcon_loss_naive");
   require<ValueError>(opt.positives_cap < 0,
                       "fused CUDA SupCon: positives_cap is not supported; use supcon::cuda::supcon_loss_naive");
-  require<ValueError>(opt.denominator != Denominator::one_positive,
+  require<ValueError>(one_positive || opt.denominator != Denominator::one_positive,
                       "fused CUDA SupCon: denominator one_positive is not supported; use "
-                      "supcon::cuda::supcon_loss_naive");
+                      "supcon::cuda::supcon_loss_blocked or supcon_loss_naive");
 }
 
 /// The host-side checks of FusedSupCon::run and BlockedSupCon::run, naming
-/// the `path` ("fused", "blocked"): validate(opt), no positives cap or
-/// one_positive, N, D, B >= 1 with B dividing N and N < 2^31.
-inline void check_device_problem(const char* path, index_t n, index_t d, index_t batch, const SupConOptions& opt) {
+/// the `path` ("fused", "blocked"): validate(opt), no positives cap, no
+/// one_positive unless `one_positive`, N, D, B >= 1 with B dividing N and N < 2^31.
+inline void check_device_problem(const char* path, index_t n, index_t d, index_t batch, const SupConOptions& opt,
+                                 bool one_positive = false) {
   validate(opt);
-  require<ValueError>(opt.positives_cap < 0 && opt.denominator != Denominator::one_positive, path,
-                      " CUDA SupCon: positives_cap and denominator one_positive are not supported");
+  require<ValueError>(opt.positives_cap < 0, path, " CUDA SupCon: positives_cap is not supported");
+  require<ValueError>(one_positive || opt.denominator != Denominator::one_positive, path,
+                      " CUDA SupCon: denominator one_positive is not supported");
   require<ShapeError>(n >= 1 && d >= 1 && batch >= 1 && n % batch == 0 && n < (index_t(1) << 31), path,
                       " CUDA SupCon: need N >= 1 rows, a multiple of B >= 1 samples, and D >= 1; got N = ", n,
                       ", B = ", batch, ", D = ", d);
@@ -301,6 +304,9 @@ class SupConAnchorResults {
 template <class T>
 class FusedSupCon : public SupConAnchorResults<T> {
  public:
+  /// Whether run() takes the one_positive denominator.
+  static constexpr bool kOnePositive = false;
+
   /// features (N, D) and dfeatures (N, D) are device pointers, view-major;
   /// classes (B) is a device pointer of class indices, N = V * B. Launches the
   /// forward, the reduction and both backward kernels on `stream` and returns
@@ -373,7 +379,7 @@ template <class T, class DeviceLoss>
 LossResult<T> run_device_loss(const Tensor<T>& features, const Pairing& pairing, const SupConOptions& opt,
                               DeviceLoss& loss) {
   const detail::ContrastLayout lay = detail::make_contrast_layout(features, pairing, opt);
-  require_fused_support(pairing, opt);
+  require_fused_support(pairing, opt, DeviceLoss::kOnePositive);
   const std::size_t nd = static_cast<std::size_t>(lay.n * lay.dim);
   DeviceBuffer<T> F, dF(nd);
   DeviceBuffer<std::int32_t> classes;
