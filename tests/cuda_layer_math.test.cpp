@@ -151,7 +151,21 @@ TEST_CASE("im2col_entry reads the entries ops::im2col writes, for a block of ima
                              g.OW, want.data() + b * P, B * P);
     for (index_t idx = 0; idx < CKK * B * P; ++idx)
       REQUIRE(cuda::im2col_entry(x.data(), g, n0, B, idx) == want[static_cast<std::size_t>(idx)]);
+    // the GPU kernel's way: row and column split apart, in 32 bits
+    for (index_t r = 0; r < CKK; ++r)
+      for (index_t q = 0; q < B * P; ++q)
+        REQUIRE(cuda::im2col_entry_at(x.data(), g, n0, cuda::column_row(unsigned(r), unsigned(cc.K)),
+                                      cuda::column_pos(unsigned(q), unsigned(P), unsigned(g.OW))) ==
+                want[static_cast<std::size_t>(r * B * P + q)]);
   }
+}
+
+TEST_CASE("A channel's flat index is the same with its division in 32 or 64 bits") {
+  for (const Shape& nc_s : {Shape{3, 5, 7}, Shape{2, 1, 16}, Shape{4, 3, 1}})
+    for (index_t c = 0; c < nc_s[1]; ++c)
+      for (index_t m = 0; m < nc_s[0] * nc_s[2]; ++m)
+        REQUIRE(cuda::channel_index<std::uint32_t>(m, c, nc_s[1], nc_s[2]) ==
+                ((m / nc_s[2]) * nc_s[1] + c) * nc_s[2] + m % nc_s[2]);
 }
 
 TEST_CASE("col2im_entry gathers into each pixel what ops::col2im scatters") {

@@ -5,7 +5,7 @@
 ///
 /// Images go in blocks of B (as many as fit a column buffer of
 /// Conv2dWorkspace::column_budget elements). For each block:
-///   col (CKK, B*P)  = im2col(x[n0 .. n0+B))          one thread per entry
+///   col (CKK, B*P)  = im2col(x[n0 .. n0+B))          a thread per column, ~8 rows each
 ///   out (OC, B*P)   = weight (OC, CKK) * col          one cuBLAS GEMM
 ///   y[n0 + b, oc, p] = out[oc, b*P + p] + bias[oc]    one thread per element
 /// with CKK = C*K*K and P = OH*OW, so every GEMM has B*P columns even when the
@@ -44,19 +44,41 @@ inline std::int64_t conv2d_block_images(const ConvGeom& g, std::int64_t budget) 
   return std::max<std::int64_t>(1, std::min(g.N, budget / per_image));
 }
 
-/// col (CKK, B*P) of images [n0, n0 + B), assigned (im2col_entry).
+/// col (CKK, L = B*P) of images [n0, n0 + B), assigned (im2col_entry_at):
+/// column q = blockIdx.x * blockDim.x + threadIdx.x, rows r = blockIdx.y,
+/// blockIdx.y + gridDim.y, ... Requires L < 2^31.
 template <class T>
-__global__ void im2col_kernel(const T* x, ConvGeom g, std::int64_t n0, std::int64_t B, T* col) {
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx < g.ckk() * B * g.p()) col[idx] = im2col_entry(x, g, n0, B, idx);
+__global__ void im2col_kernel(const T* x, ConvGeom g, std::int64_t n0, std::int64_t L, T* col) {
+  const unsigned q = blockIdx.x * blockDim.x + threadIdx.x;
+  if (q >= L) return;
+  const ColumnPos pos = column_pos(q, static_cast<unsigned>(g.p()), static_cast<unsigned>(g.OW));
+  for (std::int64_t r = blockIdx.y; r < g.ckk(); r += gridDim.y)
+    col[r * L + q] = im2col_entry_at(x, g, n0, column_row(static_cast<unsigned>(r), static_cast<unsigned>(g.K)), pos);
 }
 
-/// dx of images [n0, n0 + B), assigned from dcol (CKK, B*P) (col2im_entry).
+/// Launches im2col_kernel for the block of nb images at n0 into col.
 template <class T>
+void im2col(const T* x, const ConvGeom& g, std::int64_t n0, std::int64_t nb, T* col) {
+  const std::int64_t L = nb * g.p();
+  require<ValueError>(L < (std::int64_t(1) << 31) && g.ckk() < (std::int64_t(1) << 31),
+                      "cuda::conv2d: a block of ", L, " output positions or ", g.ckk(),
+                      " column rows exceeds 2^31");
+  // each thread fills about 8 rows of its column: its split of q serves them all
+  const auto row_blocks = static_cast<unsigned>(std::min<std::int64_t>((g.ckk() + 7) / 8, 65535));
+  const dim3 grid(blocks_for(L, kElementThreads), row_blocks);
+  im2col_kernel<T><<<grid, kElementThreads>>>(x, g, n0, L, col);
+  check_launch("im2col_kernel");
+}
+
+/// dx of images [n0, n0 + B), assigned from dcol (CKK, B*P) (col2im_entry),
+/// one thread per pixel; I is the type of the index arithmetic (32 bits when
+/// the block's pixels fit).
+template <class T, class I>
 __global__ void col2im_kernel(const T* dcol, ConvGeom g, std::int64_t n0, std::int64_t B, T* dx) {
-  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= B * g.C * g.H * g.W) return;
-  const std::int64_t w = idx % g.W, h = (idx / g.W) % g.H, c = (idx / (g.W * g.H)) % g.C, b = idx / (g.W * g.H * g.C);
+  const I idx = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const I C = static_cast<I>(g.C), H = static_cast<I>(g.H), W = static_cast<I>(g.W);
+  if (idx >= static_cast<I>(B) * C * H * W) return;
+  const I w = idx % W, h = (idx / W) % H, c = (idx / (W * H)) % C, b = idx / (W * H * C);
   dx[n0 * g.C * g.H * g.W + idx] = col2im_entry(dcol, g, B, b, c, h, w);
 }
 
@@ -95,10 +117,7 @@ void conv2d_forward(const CublasHandle& h, const DeviceTensor<T>& x, const Devic
   ws.out.resize(static_cast<std::size_t>(g.OC * B * P));
   for (std::int64_t n0 = 0; n0 < g.N; n0 += B) {
     const std::int64_t nb = std::min(B, g.N - n0), L = nb * P;
-    if (CKK > 0) {  // C = 0: no columns, the product below is zero
-      im2col_kernel<T><<<blocks_for(CKK * L, kElementThreads), kElementThreads>>>(x.data(), g, n0, nb, ws.col.data());
-      check_launch("im2col_kernel");
-    }
+    if (CKK > 0) im2col(x.data(), g, n0, nb, ws.col.data());  // C = 0: no columns, the product below is zero
     // out (OC, L) = weight (OC, CKK) * col (CKK, L)
     gemm<T>(h, false, false, g.OC, L, CKK, T(1), weight.data(), CKK, ws.col.data(), L, T(0), ws.out.data(), L);
     block_to_nchw_kernel<T><<<blocks_for(g.OC * L, kElementThreads), kElementThreads>>>(
@@ -133,14 +152,18 @@ void conv2d_backward(const CublasHandle& h, const DeviceTensor<T>& dy, const Dev
     nchw_to_block_kernel<T><<<blocks_for(g.OC * L, kElementThreads), kElementThreads>>>(dy.data() + n0 * g.OC * P, g.OC,
                                                                                         P, nb, ws.out.data());
     check_launch("nchw_to_block_kernel");
-    im2col_kernel<T><<<blocks_for(CKK * L, kElementThreads), kElementThreads>>>(x.data(), g, n0, nb, ws.col.data());
-    check_launch("im2col_kernel");
+    im2col(x.data(), g, n0, nb, ws.col.data());
     // forward: out = W col  =>  dW += dout col^T  and  dcol = W^T dout
     gemm<T>(h, false, true, g.OC, CKK, L, T(1), ws.out.data(), L, ws.col.data(), L, T(1), dweight.data(), CKK);
     gemm<T>(h, true, false, CKK, L, g.OC, T(1), weight.data(), CKK, ws.out.data(), L, T(0), ws.col.data(), L);
     // forward: col = im2col(x)  =>  dx = col2im(dcol), each pixel gathering its entries
-    col2im_kernel<T>
-        <<<blocks_for(nb * g.C * g.H * g.W, kElementThreads), kElementThreads>>>(ws.col.data(), g, n0, nb, dx.data());
+    const std::int64_t pixels = nb * g.C * g.H * g.W;
+    if (pixels < (std::int64_t(1) << 31))
+      col2im_kernel<T, unsigned><<<blocks_for(pixels, kElementThreads), kElementThreads>>>(ws.col.data(), g, n0, nb,
+                                                                                          dx.data());
+    else
+      col2im_kernel<T, std::int64_t>
+          <<<blocks_for(pixels, kElementThreads), kElementThreads>>>(ws.col.data(), g, n0, nb, dx.data());
     check_launch("col2im_kernel");
   }
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy

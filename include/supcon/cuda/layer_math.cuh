@@ -76,6 +76,38 @@ SUPCON_HD T im2col_entry(const T* x, const ConvGeom& g, std::int64_t n0, std::in
   return x[(((n0 + b) * g.C + c) * g.H + ih) * g.W + iw];
 }
 
+/// Row r = (c K + i) K + j of the column matrix, split in 32 bits.
+struct ColumnRow {
+  int c, i, j;
+};
+SUPCON_HD inline ColumnRow column_row(unsigned r, unsigned K) {
+  const unsigned ci = r / K, c = ci / K;
+  return ColumnRow{static_cast<int>(c), static_cast<int>(ci - c * K), static_cast<int>(r - ci * K)};
+}
+
+/// Column q = b P + oh OW + ow of a block's column matrix, split in 32 bits.
+struct ColumnPos {
+  unsigned b;
+  int oh, ow;
+};
+SUPCON_HD inline ColumnPos column_pos(unsigned q, unsigned P, unsigned OW) {
+  const unsigned b = q / P, pos = q - b * P, oh = pos / OW;
+  return ColumnPos{b, static_cast<int>(oh), static_cast<int>(pos - oh * OW)};
+}
+
+/// im2col_entry at row r and column q given split (column_row, column_pos):
+/// the GPU kernel splits r once per thread block and q once per thread, in
+/// 32 bits. (A 64-bit integer division costs dozens of instructions on a GPU;
+/// im2col_entry's eight of them per entry made the kernel a third of a
+/// training step.)
+template <class T>
+SUPCON_HD T im2col_entry_at(const T* x, const ConvGeom& g, std::int64_t n0, ColumnRow r, ColumnPos q) {
+  const int ih = q.oh * static_cast<int>(g.stride) - static_cast<int>(g.pad) + r.i;
+  const int iw = q.ow * static_cast<int>(g.stride) - static_cast<int>(g.pad) + r.j;
+  if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) return T(0);
+  return x[(((n0 + q.b) * g.C + r.c) * g.H + ih) * g.W + iw];
+}
+
 /// col2im as a gather, the adjoint of im2col_entry: pixel (b, c, h, w) of the
 /// block receives every column entry that was read from it. For each (i, j),
 /// at most one output position (oh, ow) reads it: oh = (h + p - i) / s when
@@ -85,17 +117,20 @@ SUPCON_HD T im2col_entry(const T* x, const ConvGeom& g, std::int64_t n0, std::in
 template <class T>
 SUPCON_HD T col2im_entry(const T* dcol, const ConvGeom& g, std::int64_t B, std::int64_t b, std::int64_t c,
                          std::int64_t h, std::int64_t w) {
+  // positions, kernel offsets and strides in 32 bits (see im2col_entry_at);
+  // no division at all at stride 1
   const std::int64_t P = g.p(), L = B * P;
+  const int K = static_cast<int>(g.K), s = static_cast<int>(g.stride), pad = static_cast<int>(g.pad);
+  const int OH = static_cast<int>(g.OH), OW = static_cast<int>(g.OW);
   T acc = T(0);
-  for (std::int64_t i = 0; i < g.K; ++i) {
-    const std::int64_t th = h + g.pad - i;
-    if (th < 0 || th % g.stride != 0 || th / g.stride >= g.OH) continue;
-    const std::int64_t oh = th / g.stride;
-    for (std::int64_t j = 0; j < g.K; ++j) {
-      const std::int64_t tw = w + g.pad - j;
-      if (tw < 0 || tw % g.stride != 0 || tw / g.stride >= g.OW) continue;
-      const std::int64_t ow = tw / g.stride, r = (c * g.K + i) * g.K + j;
-      acc += dcol[r * L + b * P + oh * g.OW + ow];
+  for (int i = 0; i < K; ++i) {
+    const int th = static_cast<int>(h) + pad - i, oh = s == 1 ? th : th / s;
+    if (th < 0 || oh * s != th || oh >= OH) continue;
+    for (int j = 0; j < K; ++j) {
+      const int tw = static_cast<int>(w) + pad - j, ow = s == 1 ? tw : tw / s;
+      if (tw < 0 || ow * s != tw || ow >= OW) continue;
+      const std::int64_t r = (c * K + i) * K + j;
+      acc += dcol[r * L + b * P + oh * OW + ow];
     }
   }
   return acc;
@@ -132,9 +167,13 @@ SUPCON_HD inline void sums_merge(Sums2& s, const Sums2& o) {
   s.b += o.b;
 }
 
-/// Flat index of value m of channel c in a (N, C, S) tensor.
+/// Flat index of value m of channel c in a (N, C, S) tensor. I is the type
+/// of the division m / S: std::uint32_t where N S < 2^32 (far cheaper on a
+/// GPU than 64 bits), std::int64_t otherwise.
+template <class I = std::int64_t>
 SUPCON_HD inline std::int64_t channel_index(std::int64_t m, std::int64_t c, std::int64_t C, std::int64_t S) {
-  return ((m / S) * C + c) * S + m % S;
+  const I n = static_cast<I>(m) / static_cast<I>(S);
+  return (static_cast<std::int64_t>(n) * C + c) * S + (m - static_cast<std::int64_t>(n) * S);
 }
 
 /// Forward statistics: value x of a channel whose first value is x0. Shifting

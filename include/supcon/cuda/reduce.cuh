@@ -23,7 +23,7 @@ enum class SumMode {
 
 /// u (and v) are (N, C, S); out (C,) receives each channel's Sums2 (assigned).
 /// Launch with C blocks of kReduceThreads threads.
-template <class T>
+template <class T, class I>
 __global__ void channel_sums_kernel(SumMode mode, const T* u, const T* v, const T* centre, std::int64_t N,
                                     std::int64_t C, std::int64_t S, Sums2* out) {
   __shared__ Sums2 part[kReduceThreads];
@@ -33,7 +33,7 @@ __global__ void channel_sums_kernel(SumMode mode, const T* u, const T* v, const 
   const T u0 = mode == SumMode::moments ? u[c * S] : T(0);
   const T mu = mode == SumMode::grad ? centre[c] : T(0);
   for (std::int64_t m = t; m < M; m += kReduceThreads) {
-    const std::int64_t k = channel_index(m, c, C, S);
+    const std::int64_t k = channel_index<I>(m, c, C, S);
     if (mode == SumMode::moments)
       moments_push(s, u[k], u0);
     else if (mode == SumMode::grad)
@@ -56,7 +56,12 @@ void channel_sums(SumMode mode, const T* u, const T* v, const T* centre, std::in
                   DeviceBuffer<Sums2>& out) {
   out.resize(static_cast<std::size_t>(C));
   if (C == 0) return;
-  channel_sums_kernel<T><<<static_cast<unsigned>(C), kReduceThreads>>>(mode, u, v, centre, N, C, S, out.data());
+  if (N * S < (std::int64_t(1) << 32))  // the division of channel_index in 32 bits
+    channel_sums_kernel<T, std::uint32_t>
+        <<<static_cast<unsigned>(C), kReduceThreads>>>(mode, u, v, centre, N, C, S, out.data());
+  else
+    channel_sums_kernel<T, std::int64_t>
+        <<<static_cast<unsigned>(C), kReduceThreads>>>(mode, u, v, centre, N, C, S, out.data());
   check_launch("channel_sums_kernel");
 }
 
