@@ -107,18 +107,28 @@ void emulate_conv_backward(const Tensor<double>& dy, const Tensor<double>& x, co
   }
 }
 
-// channel_sums_kernel on the host: `threads` lanes, lane t sums m = t, t +
-// threads, ..., then the tree. `push(s, k)` adds the value at flat index k.
+// channel_sums_kernel and merge_parts_kernel on the host: the channel's
+// channel_sum_parts parts in order, each by `threads` lanes (lane t sums
+// m = t, t + threads, ... of its part) and the tree. `push(s, k)` adds the
+// value at flat index k.
 template <class Push>
 cuda::Sums2 emulate_channel_sum(index_t c, index_t N, index_t C, index_t S, int threads, Push push) {
-  std::vector<cuda::Sums2> part(static_cast<std::size_t>(threads), cuda::sums_empty());
-  for (int t = 0; t < threads; ++t)
-    for (index_t m = t; m < N * S; m += threads)
-      push(part[static_cast<std::size_t>(t)], cuda::channel_index(m, c, C, S));
-  for (int half = threads / 2; half > 0; half /= 2)
-    for (int t = 0; t < half; ++t)
-      cuda::sums_merge(part[static_cast<std::size_t>(t)], part[static_cast<std::size_t>(t + half)]);
-  return part[0];
+  const index_t M = N * S, parts = cuda::channel_sum_parts(C, M, threads), len = (M + parts - 1) / parts;
+  cuda::Sums2 sum = cuda::sums_empty();
+  for (index_t g = 0; g < parts; ++g) {
+    std::vector<cuda::Sums2> part(static_cast<std::size_t>(threads), cuda::sums_empty());
+    for (int t = 0; t < threads; ++t)
+      for (index_t m = g * len + t; m < std::min(M, (g + 1) * len); m += threads)
+        push(part[static_cast<std::size_t>(t)], cuda::channel_index(m, c, C, S));
+    for (int half = threads / 2; half > 0; half /= 2)
+      for (int t = 0; t < half; ++t)
+        cuda::sums_merge(part[static_cast<std::size_t>(t)], part[static_cast<std::size_t>(t + half)]);
+    if (g == 0)
+      sum = part[0];
+    else
+      cuda::sums_merge(sum, part[0]);
+  }
+  return sum;
 }
 
 }  // namespace
@@ -158,6 +168,14 @@ TEST_CASE("im2col_entry reads the entries ops::im2col writes, for a block of ima
                                       cuda::column_pos(unsigned(q), unsigned(P), unsigned(g.OW))) ==
                 want[static_cast<std::size_t>(r * B * P + q)]);
   }
+}
+
+TEST_CASE("A channel's values are cut into parts only when the channels are too few to fill the GPU") {
+  // ResNet-18's first stage at batch 256 x 2 views: 64 channels of 524,288 values
+  CHECK(cuda::channel_sum_parts(64, 524288, 256) == 5);
+  CHECK(cuda::channel_sum_parts(512, 8192, 256) == 1);   // enough channels
+  CHECK(cuda::channel_sum_parts(1, 3000, 256) == 1);     // too few values for two parts
+  CHECK(cuda::channel_sum_parts(1, 1 << 24, 256) == 264);
 }
 
 TEST_CASE("A channel's flat index is the same with its division in 32 or 64 bits") {
@@ -207,8 +225,12 @@ TEST_CASE("The GPU convolution's blocks, GEMMs and rearrangements reproduce the 
 }
 
 TEST_CASE("The GPU batch-norm training pass reproduces ops/batchnorm.hpp, statistics and running update included") {
-  // M = N*S below, equal to and above the 256 lanes of a reduction block; (N, C) too
-  for (const Shape& shape : {Shape{3, 2, 5, 7}, Shape{4, 3, 8, 8}, Shape{6, 2, 10, 9}, Shape{7, 5}}) {
+  // M = N*S below, equal to and above the 256 lanes of a reduction block, and
+  // in two parts of blocks (M = 5,184); (N, C) too
+  for (const Shape& shape :
+       {Shape{3, 2, 5, 7}, Shape{4, 3, 8, 8}, Shape{6, 2, 10, 9}, Shape{7, 5}, Shape{9, 2, 24, 24}}) {
+    REQUIRE(cuda::channel_sum_parts(shape[1], shape.size() == 4 ? shape[0] * shape[2] * shape[3] : shape[0],
+                                    cuda::kReduceThreads) == (shape[0] == 9 ? 2 : 1));
     const Tensor<double> x = random_tensor(shape, 9, 3.0), weight = random_tensor({shape[1]}, 10);
     const Tensor<double> bias = random_tensor({shape[1]}, 11);
     const double eps = 1e-5, momentum = 0.1;

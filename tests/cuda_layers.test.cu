@@ -106,7 +106,9 @@ TEMPLATE_TEST_CASE("GPU batch norm equals the CPU one: batch statistics, running
                    double, float) {
   using T = TestType;
   // M = N*S below and above the 256 threads of a reduction block; (N, C) too
-  for (const Shape& shape : {Shape{3, 2, 5, 7}, Shape{8, 3, 10, 9}, Shape{7, 5}, Shape{64, 16, 4, 4}}) {
+  // the last: channels of 16,384 values, summed in 8 parts of blocks
+  for (const Shape& shape :
+       {Shape{3, 2, 5, 7}, Shape{8, 3, 10, 9}, Shape{7, 5}, Shape{64, 16, 4, 4}, Shape{16, 3, 32, 32}}) {
     const index_t C = shape[1];
     const Tensor<T> x = random_tensor<T>(shape, 5, 2.0), dy = random_tensor<T>(shape, 6);
     const Tensor<T> w = random_tensor<T>({C}, 7), b = random_tensor<T>({C}, 8);

@@ -162,6 +162,16 @@ struct Sums2 {
 };
 
 SUPCON_HD inline Sums2 sums_empty() { return Sums2{0.0, 0.0}; }
+
+/// Parts a channel's M values are summed in, one thread block of `threads`
+/// each, merged in order afterwards: about 264 blocks in all (two per
+/// multiprocessor of an H100 or H200) when the channels are few, but at least
+/// 8 values per thread. Part g holds m in [g len, (g + 1) len), len = ceil(M / parts).
+SUPCON_HD inline std::int64_t channel_sum_parts(std::int64_t C, std::int64_t M, int threads) {
+  const std::int64_t want = C > 0 ? (264 + C - 1) / C : 1, per_part = 8 * static_cast<std::int64_t>(threads);
+  const std::int64_t most = M / per_part > 1 ? M / per_part : 1;
+  return want < most ? want : most;
+}
 SUPCON_HD inline void sums_merge(Sums2& s, const Sums2& o) {
   s.a += o.a;
   s.b += o.b;

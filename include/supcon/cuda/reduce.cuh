@@ -1,12 +1,15 @@
 #pragma once
 /// \file reduce.cuh
 /// Per-channel sums on the GPU with a fixed order (no atomics, so every run
-/// gives the same bits): one block of kReduceThreads threads per channel of a
-/// (N, C, S) tensor. Thread t adds the channel's values m = t, t + threads,
-/// ... in order; the block then adds its partial sums by a tree in shared
-/// memory. The per-value arithmetic (moments_push, grad_sums_push) is in
+/// gives the same bits): a channel of a (N, C, S) tensor is cut into
+/// channel_sum_parts parts of consecutive values, one block of
+/// kReduceThreads threads each. Thread t adds its part's values m = t,
+/// t + threads, ... in order; the block adds its partial sums by a tree in
+/// shared memory; a second kernel adds the parts in order. (One block per
+/// channel left most of the GPU idle: 64 channels, 132 multiprocessors.) The per-value arithmetic (moments_push, grad_sums_push) is in
 /// layer_math.cuh; tests/cuda_layer_math.test.cpp runs the same order on the CPU.
 
+#include <algorithm>
 #include <cstdint>
 
 #include "supcon/cuda/device.cuh"
@@ -21,18 +24,19 @@ enum class SumMode {
   grad,     ///< a = sum u, b = sum u (v - centre[c]) (batch-norm backward: u = dy, v = x)
 };
 
-/// u (and v) are (N, C, S); out (C,) receives each channel's Sums2 (assigned).
-/// Launch with C blocks of kReduceThreads threads.
+/// u (and v) are (N, C, S); out (C, parts) receives each part's Sums2
+/// (assigned). Launch with (C, parts) blocks of kReduceThreads threads.
 template <class T, class I>
 __global__ void channel_sums_kernel(SumMode mode, const T* u, const T* v, const T* centre, std::int64_t N,
                                     std::int64_t C, std::int64_t S, Sums2* out) {
   __shared__ Sums2 part[kReduceThreads];
-  const std::int64_t c = blockIdx.x, M = N * S;
+  const std::int64_t c = blockIdx.x, M = N * S, parts = gridDim.y, len = (M + parts - 1) / parts;
+  const std::int64_t m_begin = blockIdx.y * len, m_end = m_begin + len < M ? m_begin + len : M;
   const int t = threadIdx.x;
   Sums2 s = sums_empty();
   const T u0 = mode == SumMode::moments ? u[c * S] : T(0);
   const T mu = mode == SumMode::grad ? centre[c] : T(0);
-  for (std::int64_t m = t; m < M; m += kReduceThreads) {
+  for (std::int64_t m = m_begin + t; m < m_end; m += kReduceThreads) {
     const std::int64_t k = channel_index<I>(m, c, C, S);
     if (mode == SumMode::moments)
       moments_push(s, u[k], u0);
@@ -47,22 +51,40 @@ __global__ void channel_sums_kernel(SumMode mode, const T* u, const T* v, const 
     if (t < half) sums_merge(part[t], part[t + half]);
     __syncthreads();
   }
-  if (t == 0) out[c] = part[0];
+  if (t == 0) out[c * parts + blockIdx.y] = part[0];
 }
 
-/// Launches channel_sums_kernel on the default stream; `out` grows to C entries.
+/// out[c] = parts[c, 0] + parts[c, 1] + ... in that order, one thread per
+/// channel. (A template only so that the header may define it.)
+template <int Unused = 0>
+__global__ void merge_parts_kernel(const Sums2* parts, std::int64_t C, std::int64_t count, Sums2* out) {
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  Sums2 s = parts[c * count];
+  for (std::int64_t g = 1; g < count; ++g) sums_merge(s, parts[c * count + g]);
+  out[c] = s;
+}
+
+/// Launches channel_sums_kernel (and merge_parts_kernel) on the default
+/// stream; out[c] for c < C receives channel c's sums. `out` grows to C
+/// entries, and C more per part when a channel takes several.
 template <class T>
 void channel_sums(SumMode mode, const T* u, const T* v, const T* centre, std::int64_t N, std::int64_t C, std::int64_t S,
                   DeviceBuffer<Sums2>& out) {
-  out.resize(static_cast<std::size_t>(C));
+  const std::int64_t parts = std::min<std::int64_t>(channel_sum_parts(C, N * S, kReduceThreads), 65535);
+  out.resize(static_cast<std::size_t>(parts > 1 ? C * (1 + parts) : C));
   if (C == 0) return;
+  Sums2* dest = parts > 1 ? out.data() + C : out.data();  // the parts after the C results
+  const dim3 grid(static_cast<unsigned>(C), static_cast<unsigned>(parts));
   if (N * S < (std::int64_t(1) << 32))  // the division of channel_index in 32 bits
-    channel_sums_kernel<T, std::uint32_t>
-        <<<static_cast<unsigned>(C), kReduceThreads>>>(mode, u, v, centre, N, C, S, out.data());
+    channel_sums_kernel<T, std::uint32_t><<<grid, kReduceThreads>>>(mode, u, v, centre, N, C, S, dest);
   else
-    channel_sums_kernel<T, std::int64_t>
-        <<<static_cast<unsigned>(C), kReduceThreads>>>(mode, u, v, centre, N, C, S, out.data());
+    channel_sums_kernel<T, std::int64_t><<<grid, kReduceThreads>>>(mode, u, v, centre, N, C, S, dest);
   check_launch("channel_sums_kernel");
+  if (parts > 1) {
+    merge_parts_kernel<><<<blocks_for(C, 256), 256>>>(dest, C, parts, out.data());
+    check_launch("merge_parts_kernel");
+  }
 }
 
 /// dbias (C,) += T(sums[c].a): the bias gradient from a plain channel sum of dy.
