@@ -162,6 +162,10 @@ struct Sums2 {
 };
 
 SUPCON_HD inline Sums2 sums_empty() { return Sums2{0.0, 0.0}; }
+SUPCON_HD inline void sums_merge(Sums2& s, const Sums2& o) {
+  s.a += o.a;
+  s.b += o.b;
+}
 
 /// Parts a channel's M values are summed in, one thread block of `threads`
 /// each, merged in order afterwards: about 264 blocks in all (two per
@@ -171,10 +175,6 @@ SUPCON_HD inline std::int64_t channel_sum_parts(std::int64_t C, std::int64_t M, 
   const std::int64_t want = C > 0 ? (264 + C - 1) / C : 1, per_part = 8 * static_cast<std::int64_t>(threads);
   const std::int64_t most = M / per_part > 1 ? M / per_part : 1;
   return want < most ? want : most;
-}
-SUPCON_HD inline void sums_merge(Sums2& s, const Sums2& o) {
-  s.a += o.a;
-  s.b += o.b;
 }
 
 /// Flat index of value m of channel c in a (N, C, S) tensor. I is the type

@@ -202,14 +202,38 @@ SUPCON_HD T grad_entry(T s, Role r, const RowStats<T>& st, Denominator den, bool
   return g;
 }
 
+/// one_positive: positive p's log-probability l_p = s_ip - log D_ip, with
+/// D_ip = exp(s_ip) + sum_N (so it needs log_neg, from finish_row, first).
+template <class T>
+SUPCON_HD T one_positive_l(T s, const RowStats<T>& st) {
+  return s - log_add_exp(s, st.log_neg);
+}
+
+/// one_positive: closes the row from l_all = lse_p(l_p) and l_sum = sum_p l_p
+/// over its n_pos > 0 positives; sets st.log_l and returns the unscaled L(i).
+template <class T>
+SUPCON_HD T finish_one_positive(const Lse<T>& l_all, T l_sum, int n_pos, bool outside, RowStats<T>& st) {
+  using std::log;
+  st.log_l = lse_value(l_all);
+  return outside ? -l_sum * st.inv_np : log(static_cast<T>(n_pos)) - st.log_l;
+}
+
+/// one_positive: positive p's term of share_n, beta_p exp(log_neg - log D_ip)
+/// (st.log_l set by finish_one_positive).
+template <class T>
+SUPCON_HD T one_positive_share(T s, const RowStats<T>& st, bool outside) {
+  using std::exp;
+  const T log_d = log_add_exp(s, st.log_neg);
+  const T beta = outside ? st.inv_np : exp(s - log_d - st.log_l);
+  return beta * exp(st.log_neg - log_d);
+}
+
 /// One anchor row of the naive kernel, every option: s_row holds s_ik for the
 /// n contrast rows, role(k) their roles. Three sweeps: the sums, the positives'
 /// log-probabilities (needed first by one_positive), the gradient row.
 /// Ensures: g_row[k] = w * G_ik assigned for every k; returns the unscaled L(i).
 template <class T, class RoleFn>
 SUPCON_HD T naive_row(const T* s_row, std::int64_t n, RoleFn role, Denominator den, bool outside, T w, T* g_row) {
-  using std::exp;
-  using std::log;
   RowAcc<T> a = row_empty<T>();
   for (std::int64_t k = 0; k < n; ++k) row_push(a, s_row[k], role(k));
   RowStats<T> st;
@@ -220,19 +244,14 @@ SUPCON_HD T naive_row(const T* s_row, std::int64_t n, RoleFn role, Denominator d
     T l_sum = 0;
     for (std::int64_t k = 0; k < n; ++k) {
       if (role(k) != Role::positive) continue;
-      const T l = s_row[k] - log_add_exp(s_row[k], st.log_neg);
+      const T l = one_positive_l(s_row[k], st);
       lse_push(l_all, l);
       l_sum += l;
     }
-    st.log_l = lse_value(l_all);
-    loss = outside ? -l_sum * st.inv_np : log(static_cast<T>(a.n_pos)) - st.log_l;
+    loss = finish_one_positive(l_all, l_sum, a.n_pos, outside, st);
     // share_n = sum_p beta_p sum_N / D_ip = sum_p beta_p exp(log_neg - log D_ip)
-    for (std::int64_t k = 0; k < n; ++k) {
-      if (role(k) != Role::positive) continue;
-      const T log_d = log_add_exp(s_row[k], st.log_neg);
-      const T beta = outside ? st.inv_np : exp(s_row[k] - log_d - st.log_l);
-      st.share_n += beta * exp(st.log_neg - log_d);
-    }
+    for (std::int64_t k = 0; k < n; ++k)
+      if (role(k) == Role::positive) st.share_n += one_positive_share(s_row[k], st, outside);
   }
   for (std::int64_t k = 0; k < n; ++k) g_row[k] = w * grad_entry(s_row[k], role(k), st, den, outside);
   return loss;

@@ -6,10 +6,10 @@
 /// kReduceThreads threads each. Thread t adds its part's values m = t,
 /// t + threads, ... in order; the block adds its partial sums by a tree in
 /// shared memory; a second kernel adds the parts in order. (One block per
-/// channel left most of the GPU idle: 64 channels, 132 multiprocessors.) The per-value arithmetic (moments_push, grad_sums_push) is in
+/// channel left most of the GPU idle: 64 channels, 132 multiprocessors.)
+/// The per-value arithmetic (moments_push, grad_sums_push) is in
 /// layer_math.cuh; tests/cuda_layer_math.test.cpp runs the same order on the CPU.
 
-#include <algorithm>
 #include <cstdint>
 
 #include "supcon/cuda/device.cuh"
@@ -71,7 +71,7 @@ __global__ void merge_parts_kernel(const Sums2* parts, std::int64_t C, std::int6
 template <class T>
 void channel_sums(SumMode mode, const T* u, const T* v, const T* centre, std::int64_t N, std::int64_t C, std::int64_t S,
                   DeviceBuffer<Sums2>& out) {
-  const std::int64_t parts = std::min<std::int64_t>(channel_sum_parts(C, N * S, kReduceThreads), 65535);
+  const std::int64_t parts = channel_sum_parts(C, N * S, kReduceThreads);  // at most 264
   out.resize(static_cast<std::size_t>(parts > 1 ? C * (1 + parts) : C));
   if (C == 0) return;
   Sums2* dest = parts > 1 ? out.data() + C : out.data();  // the parts after the C results

@@ -62,8 +62,6 @@ template <class T>
 __global__ void __launch_bounds__(kRowThreads)
     rows_kernel(T* S, std::int64_t n, std::int64_t i0, std::int64_t batch, const std::int32_t* classes,
                 Denominator den, bool outside, RowStats<T>* stats, T* unscaled, int* n_pos) {
-  using std::exp;
-  using std::log;
   __shared__ RowAcc<T> warp_acc[kRowWarps], merged;
   const int t = threadIdx.x;
   const std::int64_t r = blockIdx.x, i = i0 + r;
@@ -74,22 +72,17 @@ __global__ void __launch_bounds__(kRowThreads)
   RowStats<T> st;
   T loss = finish_row(all, den, outside, st);
   if (den == Denominator::one_positive && all.n_pos > 0) {
-    // l_p = s_ip - log(exp(s_ip) + sum_N): their log-sum-exp and sum (as the
-    // positives' entries of a RowAcc), then share_n = sum_p beta_p exp(log_neg - log D_ip)
-    RowAcc<T> l_acc = row_empty<T>();
+    // the l_p's log-sum-exp and sum (as the positives' entries of a RowAcc),
+    // then share_n; naive_row's two sweeps, merged over the block
+    RowAcc<T> l_acc = row_empty<T>(), share = row_empty<T>();
     for (std::int64_t k = t; k < n; k += kRowThreads)
       if (role_of(i, k, batch, classes, nullptr) == Role::positive)
-        row_push(l_acc, row[k] - log_add_exp(row[k], st.log_neg), Role::positive);
+        row_push(l_acc, one_positive_l(row[k], st), Role::positive);
     const RowAcc<T> l_all = block_merge(l_acc, warp_acc, &merged);
-    st.log_l = lse_value(l_all.pos);
-    loss = outside ? -l_all.pos_sum * st.inv_np : log(static_cast<T>(all.n_pos)) - st.log_l;
-    RowAcc<T> share = row_empty<T>();
+    loss = finish_one_positive(l_all.pos, l_all.pos_sum, all.n_pos, outside, st);
     for (std::int64_t k = t; k < n; k += kRowThreads)
-      if (role_of(i, k, batch, classes, nullptr) == Role::positive) {
-        const T log_d = log_add_exp(row[k], st.log_neg);
-        const T beta = outside ? st.inv_np : exp(row[k] - log_d - st.log_l);
-        share.pos_sum += beta * exp(st.log_neg - log_d);
-      }
+      if (role_of(i, k, batch, classes, nullptr) == Role::positive)
+        share.pos_sum += one_positive_share(row[k], st, outside);
     st.share_n = block_merge(share, warp_acc, &merged).pos_sum;
   }
   if (t == 0) {
