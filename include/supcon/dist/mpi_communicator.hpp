@@ -69,9 +69,13 @@ class MpiCommunicator final : public Communicator {
   double timeout() const { return timeout_s_; }
   void set_timeout(double seconds) { timeout_s_ = seconds; }
 
+  /// Prints one line to stderr in one write: the ranks share a log, and a line
+  /// sent in pieces (std::cerr writes each << at once) can be cut by another's.
+  static void say(const std::string& line) { std::cerr << line + "\n" << std::flush; }
+
   /// Ends every rank of the job with `code` after printing `why` (rank-tagged).
   [[noreturn]] void abort(int code, const std::string& why) const {
-    std::cerr << "supcon: rank " << rank_ << " of " << size_ << ": " << why << std::endl;
+    say("supcon: rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + why);
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);  // MPI_Abort does not return; this keeps the promise
   }
@@ -129,8 +133,10 @@ class MpiCommunicator final : public Communicator {
   void enter(const char* what) {
     ++calls_;
     if (!fault_kind_ || calls_ != fault_call_) return;
-    std::cerr << "supcon: rank " << rank_ << ": injected fault (" << (fault_kind_ == 'e' ? "exit" : "hang")
-              << ") at collective " << calls_ << " (" << what << ")" << std::endl;
+    std::ostringstream line;
+    line << "supcon: rank " << rank_ << ": injected fault (" << (fault_kind_ == 'e' ? "exit" : "hang")
+         << ") at collective " << calls_ << " (" << what << ")";
+    say(line.str());
     if (fault_kind_ == 'e') std::_Exit(3);
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
