@@ -482,6 +482,20 @@ inline void padded_columns(index_t W, index_t pad, index_t n, index_t* wc, bool*
   }
 }
 
+/// Asks for the n entries at p to be brought into the cache, one request per
+/// 64-byte line: each map is a short run of lines far from the one before,
+/// which the hardware prefetchers only pick up after several misses.
+template <class T>
+inline void prefetch_map(const T* p, index_t n) {
+#if defined(__GNUC__)
+  const char* b = reinterpret_cast<const char*>(p);
+  const index_t bytes = n * static_cast<index_t>(sizeof(T));
+  for (index_t o = 0; o < bytes; o += 64) __builtin_prefetch(b + o);
+#else
+  (void)p, (void)n;
+#endif
+}
+
 /// split_channel for maps of a single tile (TH = TW = 1, OH and OW <= 4),
 /// for channel c of nb images at once: tile t is image t, so E[i][j][t] is
 /// contiguous across images and the row transforms are one vector loop over
@@ -577,7 +591,12 @@ void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, in
     else if (TH == 2 && TW == 2)
       split_four_tiles(x, nb, C, c, H, W, pad, E, ES);
     else
-      for (index_t b = 0; b < nb; ++b) split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
+      for (index_t b = 0; b < nb; ++b) {
+        // the next map split (image b + 1, or image 0 of channel c + 1), fetched while this one is
+        const index_t next_b = b + 1 < nb ? b + 1 : 0, next_c = b + 1 < nb ? c : c + 1;
+        if (next_c < C) prefetch_map(x + (next_b * C + next_c) * H * W, H * W);
+        split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
+      }
     if (!panels) {
       input_tiles(E, ES, 0, L, V + c * L, plane);
       continue;
