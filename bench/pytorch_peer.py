@@ -134,10 +134,11 @@ def layer_workloads(args, out):
         out(dict(name=name + "/backward", seconds=timed(back, args.repeat), items=images))
         if k == 3:
             bn = nn.BatchNorm2d(oc)
-            xb = torch.randn(images, oc, hw // s, hw // s, requires_grad=True)
+            ohw = y.shape[-1]  # the convolution's output size
+            xb = torch.randn(images, oc, ohw, ohw, requires_grad=True)
             dyb = torch.randn_like(xb)
             both = lambda: torch.autograd.grad(bn(xb), (xb, bn.weight, bn.bias), dyb)
-            out(dict(name=f"{net}/bn{oc}@{hw // s}/forward_backward", seconds=timed(both, args.repeat), items=images))
+            out(dict(name=f"{net}/bn{oc}@{ohw}/forward_backward", seconds=timed(both, args.repeat), items=images))
 
 
 def step_workloads(args, out):

@@ -59,6 +59,9 @@ std::string conv_name(const ConvShape& c) {
          std::to_string(c.k) + "s" + std::to_string(c.s) + "@" + std::to_string(c.hw);
 }
 
+// The convolution's output height and width (padding k / 2).
+index_t output_size(const ConvShape& c) { return (c.hw + 2 * (c.k / 2) - c.k) / c.s + 1; }
+
 void BM_ConvForward(benchmark::State& state, ConvShape c) {
   supcon::Rng rng(1);
   supcon::Conv2d<float> conv(c.c, c.oc, c.k, c.s, c.k / 2, false, rng);
@@ -86,7 +89,7 @@ void BM_ConvBackward(benchmark::State& state, ConvShape c) {
 // Batch-norm (training mode) forward + backward at a layer's output shape.
 void BM_BatchNorm(benchmark::State& state, ConvShape c) {
   supcon::BatchNorm2d<float> bn(c.oc);
-  const index_t hw = c.hw / c.s;
+  const index_t hw = output_size(c);
   const supcon::Tensor<float> x = normal({2 * batch(), c.oc, hw, hw}, 4);
   const supcon::Tensor<float> dy = normal(x.shape(), 5);
   for (auto _ : state) {
@@ -133,7 +136,7 @@ const bool registered = [] {
     benchmark::RegisterBenchmark((conv_name(c) + "/backward").c_str(), BM_ConvBackward, c)->UseRealTime();
     if (c.k == 3)
       benchmark::RegisterBenchmark((std::string(c.net) + "/bn" + std::to_string(c.oc) + "@" +
-                                    std::to_string(c.hw / c.s) + "/forward_backward")
+                                    std::to_string(output_size(c)) + "/forward_backward")
                                        .c_str(),
                                    BM_BatchNorm, c)
           ->UseRealTime();
