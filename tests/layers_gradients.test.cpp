@@ -26,11 +26,11 @@ using layers_test::randn;
 namespace {
 constexpr double tol = 1e-7;
 
-// Gradients and accumulation both pass; prints the report when they do not.
-void check_all(supcon::Module<double>& m, const Tensor<double>& x) {
+// Gradients (to `grad_tol`) and accumulation both pass; prints the report when they do not.
+void check_all(supcon::Module<double>& m, const Tensor<double>& x, double grad_tol = tol) {
   const auto grads = check_module(m, x);
   INFO(grads.str());
-  CHECK(grads.passed(tol));
+  CHECK(grads.passed(grad_tol));
   const auto acc = check_accumulates(m, x);
   INFO(acc.str());
   CHECK(acc.passed(1e-12));
@@ -125,5 +125,9 @@ TEST_CASE("A Sequential chain back-propagates through every child in reverse ord
   net.add(supcon::GlobalAvgPool<double>());
   net.add(supcon::Linear<double>(3, 4, true, rng));
   net.add(supcon::L2Normalize<double>());
-  check_all(net, randn({3, 2, 6, 5}, 17));
+  // Six layers deep, batch norm and the L2 normalisation included: the central
+  // differences of its input carry rounding near 1e-7 relative (ulp(f) / eps on
+  // the smallest entries), 1.1e-7 at worst with fused multiply-adds
+  // (SUPCON_NATIVE=ON). A wrong gradient is off by far more.
+  check_all(net, randn({3, 2, 6, 5}, 17), 5e-7);
 }
