@@ -20,15 +20,17 @@ case $what in
     "$supcon" "${run[@]}" --out "$out/single" >"$out/single.log" 2>&1 || { cat "$out/single.log"; exit 1; }
     "${mpi[@]}" "$supcon" "${run[@]}" --out "$out/dist" >"$out/dist.log" 2>&1 || { cat "$out/dist.log"; exit 1; }
     grep -q "$k ranks of $((12 / k)) samples, synchronised batch norm" "$out/dist.log" || { cat "$out/dist.log"; exit 1; }
-    # float32: the mean loss of the epoch agrees to 1e-4; the weights to 2e-2 of each tensor's
+    # float32: the mean loss of the epoch agrees to 6e-4; the weights to 2e-2 of each tensor's
     # scale (the biases of batch norms whose gradients nearly cancel carry few significant
     # digits: one process on 1 or 2 threads differs as much; tests/mpi/dist_train.test.cpp
     # shows the steps equal to 1e-10 in double). This width-2 network is that sensitive to
     # rounding: one process alone ends at a loss of 3.142668 or 3.142720 depending on the
     # compiler flags and the product path (Winograd F(4x4, 3x3), im2col, Eigen), and a
-    # batch-norm bias then differs by up to 1 % (seen under the sanitizers' -O2).
+    # batch-norm bias then differs by up to 1 % (seen under the sanitizers' -O2). With
+    # -march=native (fused multiply-adds) 3 ranks ended at 3.141849 against 3.142720, 2.8e-4
+    # apart; gradients 2 % too large after the all-reduce end 1.8e-3 apart.
     loss1=$(sed -n 2p "$out/single/metrics.csv" | cut -d, -f2) lossk=$(sed -n 2p "$out/dist/metrics.csv" | cut -d, -f2)
-    awk -v a="$loss1" -v b="$lossk" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * a) }' ||
+    awk -v a="$loss1" -v b="$lossk" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 6e-4 * a) }' ||
       { echo "epoch loss $lossk of $k ranks differs from $loss1 of one process"; exit 1; }
     echo "epoch loss: one process $loss1, $k ranks $lossk"
     "$close" "$out/single/checkpoint.ckpt" "$out/dist/checkpoint.ckpt" 2e-2 || exit 1
