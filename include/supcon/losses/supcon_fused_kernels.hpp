@@ -49,13 +49,23 @@ template <class T>
 void row_sums_update(const T* s, const T* pos, T* e, index_t n, RowSums<T>& q) {
   const T inf = std::numeric_limits<T>::infinity();
   T max_p = -inf, max_n = -inf, sum_s = 0;
+  // Clang (14) cannot vectorise a floating-point max reduction without
+  // fast-math, and would warn wherever this header is compiled: a plain loop there.
+#if !defined(__clang__)
 #pragma omp simd reduction(max : max_p, max_n) reduction(+ : sum_s)
+#endif
   for (index_t k = 0; k < n; ++k) {
     const bool p = pos[k] != T(0);
     max_p = std::max(max_p, p ? s[k] : -inf);
     max_n = std::max(max_n, p ? -inf : s[k]);
     sum_s += p ? s[k] : T(0);
   }
+  // OpenMP leaves the start of a max reduction's lanes to the compiler:
+  // -infinity in GCC, lowest() = -max() in Clang. A set with no entry in this
+  // run must stay at -infinity (finite_or_zero), or its shift becomes -max()
+  // and every later exp overflows.
+  if (max_p == std::numeric_limits<T>::lowest()) max_p = -inf;
+  if (max_n == std::numeric_limits<T>::lowest()) max_n = -inf;
   const T mp = std::max(q.m_p, max_p), mn = std::max(q.m_n, max_n);
   const T sp = RowSums<T>::finite_or_zero(mp), sn = RowSums<T>::finite_or_zero(mn);
   // masks enter as factors: pos * x is exactly x or 0 for finite x
