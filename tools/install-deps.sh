@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages supcon needs, skipping those already present.
+# Installs the Debian 12 packages supcon needs, and any named as arguments,
+# skipping those already present.
 set -euo pipefail
 packages=(build-essential cmake libeigen3-dev catch2 libcli11-dev nlohmann-json3-dev
           libbenchmark-dev doxygen graphviz libstb-dev zlib1g-dev dataset-fashion-mnist
-          libopenmpi-dev openmpi-bin)
+          libopenmpi-dev openmpi-bin "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
