@@ -18,6 +18,7 @@
 #include <supcon/layers/conv2d.hpp>
 #include <supcon/losses/supcon_fused.hpp>
 #include <supcon/models/supcon_model.hpp>
+#include <supcon/ops/im2col.hpp>
 #include <supcon/optim/sgd.hpp>
 
 namespace {
@@ -60,7 +61,7 @@ std::string conv_name(const ConvShape& c) {
 }
 
 // The convolution's output height and width (padding k / 2).
-index_t output_size(const ConvShape& c) { return (c.hw + 2 * (c.k / 2) - c.k) / c.s + 1; }
+index_t output_size(const ConvShape& c) { return supcon::ops::window_output_size(c.hw, c.k, c.s, c.k / 2, "bench"); }
 
 void BM_ConvForward(benchmark::State& state, ConvShape c) {
   supcon::Rng rng(1);

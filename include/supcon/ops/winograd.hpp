@@ -483,6 +483,15 @@ inline void padded_columns(index_t W, index_t pad, index_t n, index_t* wc, bool*
   }
 }
 
+/// Prefetches the map that follows (image b, channel c) of x (nb, C, maps
+/// of n entries) in the order the transforms visit a block: image b + 1 of
+/// channel c, or image 0 of channel c + 1 (core/prefetch.hpp says why).
+template <class T>
+inline void prefetch_next_map(const T* x, index_t nb, index_t C, index_t b, index_t c, index_t n) {
+  const index_t next_b = b + 1 < nb ? b + 1 : 0, next_c = b + 1 < nb ? c : c + 1;
+  if (next_c < C) prefetch_bytes(x + (next_b * C + next_c) * n, n * index_t(sizeof(T)));
+}
+
 /// split_channel for maps of a single tile (TH = TW = 1, OH and OW <= 4),
 /// for channel c of nb images at once: tile t is image t, so E[i][j][t] is
 /// contiguous across images and the row transforms are one vector loop over
@@ -579,9 +588,7 @@ void transform_input(const T* x, index_t nb, index_t C, index_t H, index_t W, in
       split_four_tiles(x, nb, C, c, H, W, pad, E, ES);
     else
       for (index_t b = 0; b < nb; ++b) {
-        // the next map split (image b + 1, or image 0 of channel c + 1), fetched while this one is
-        const index_t next_b = b + 1 < nb ? b + 1 : 0, next_c = b + 1 < nb ? c : c + 1;
-        if (next_c < C) prefetch_bytes(x + (next_b * C + next_c) * H * W, H * W * index_t(sizeof(T)));
+        prefetch_next_map(x, nb, C, b, c, H * W);
         split_channel(x + (b * C + c) * H * W, H, W, pad, TH, TW, E, ES, b * P, padded);
       }
     if (!panels) {
@@ -662,8 +669,7 @@ void transform_output_grad(const T* dy, index_t nb, index_t OC, index_t OH, inde
   for (index_t o = 0; o < OC; ++o) {
     for (index_t b = 0; b < nb; ++b) {
       const T* src = dy + (b * OC + o) * OH * OW;
-      const index_t next_b = b + 1 < nb ? b + 1 : 0, next_o = b + 1 < nb ? o : o + 1;  // as in transform_input
-      if (next_o < OC && P > 4) prefetch_bytes(dy + (next_b * OC + next_o) * OH * OW, OH * OW * index_t(sizeof(T)));
+      if (P > 4) prefetch_next_map(dy, nb, OC, b, o, OH * OW);
       for (index_t r = 0; r < 4 * TH; ++r) {
         T* dst = work + 4 * (r & 3) * L + b * P + (r >> 2) * TW;  // entries (r & 3, j) of tile row r >> 2
         if (r >= OH) {
