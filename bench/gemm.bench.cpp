@@ -69,7 +69,10 @@ void BM_Gemm(benchmark::State& state, Shape3 s, int which, bool eigen) {
 }
 
 const int registered = [] {
+  // (the winograd_ shapes are one of the 36 products of a Winograd block of
+  // about 147 tiles; their dweight is the weight gradient dU (OC, C) += Z V^T)
   const Shape3 shapes[] = {{"demo_w8_conv8x8@28", 8, 72, 784},       {"demo_conv16x16@28", 16, 144, 784},
+                           {"demo_winograd16x16@28", 16, 16, 147},   {"demo_winograd32x32@14", 32, 32, 196},
                            {"demo_conv64x64@7", 64, 576, 539},        {"demo_conv128x128@4", 128, 1152, 512},
                            {"resnet18_conv64x64@32", 64, 576, 1024},  {"resnet18_conv256x256@8", 256, 2304, 512},
                            {"resnet18_conv512x512@4", 512, 4608, 512}};

@@ -84,11 +84,13 @@ TEST_CASE("The float product equals the exact product for every operand layout a
     return;
   }
   // M around the 6-row tile and the 120-row block, N around the 16-column tile
-  // (and pairs of them for the wide kernel, read in place or packed) and the
+  // (and pairs of them for the wide kernel, read in place or packed; one
+  // panel alone, up to twelve rows, for the narrow one) and the
   // 3,072-column block, K across the 256-deep slice; K = 0 assigns zeros.
   const index_t shapes[][3] = {{1, 1, 1},     {3, 5, 7},      {6, 16, 16},   {7, 17, 17},   {5, 15, 3},
                                {16, 784, 144}, {9, 47, 0},     {121, 50, 300}, {64, 96, 513}, {7, 3900, 9},
-                               {144, 200, 16}, {13, 3089, 40}, {12, 40, 33},  {6, 48, 5},    {11, 65, 70}};
+                               {144, 200, 16}, {13, 3089, 40}, {12, 40, 33},  {6, 48, 5},    {11, 65, 70},
+                               {16, 16, 147}, {13, 9, 20},    {30, 16, 50}};
   for (bool wide : kernels())
     with_kernel(wide, [&] {
       for (const auto& s : shapes)

@@ -55,8 +55,10 @@
 // the unrolling hint of GCC and Clang; nvcc's front end, which also reads these host paths, warns on it
 #if defined(__GNUC__) && !defined(__CUDACC__)
 #define SUPCON_GEMM_UNROLL6 _Pragma("GCC unroll 6")
+#define SUPCON_GEMM_UNROLL12 _Pragma("GCC unroll 12")
 #else
 #define SUPCON_GEMM_UNROLL6
+#define SUPCON_GEMM_UNROLL12
 #endif
 
 namespace supcon {
@@ -369,6 +371,62 @@ __attribute__((target("avx512f"))) inline void kernel_tall(index_t kc, const flo
   store_wide(acc, c, rsc, csc, m, n, accumulate);
 }
 
+/// The narrow micro-tile for CPUs with AVX-512, for products whose C has a
+/// single panel of columns (the weight gradients dU (16, 16) of the
+/// 16-channel Winograd layers): C[0:m, 0:n] (+)= A B for m <= R, n <= NR,
+/// one 16-float accumulator per row, so each step of k feeds R fused
+/// multiply-adds of full width from one load of B, where `kernel` feeds
+/// twelve of half the width. Row i of A is arow[i][k * acs] (rows past m
+/// point at rows that exist, read and never stored); B as in `kernel`.
+template <int R>
+__attribute__((target("avx512f"))) inline void kernel_narrow(index_t kc, const float* const (&arow)[R], index_t acs,
+                                                             const float* b, index_t bks, float* c, index_t rsc,
+                                                             index_t csc, index_t m, index_t n, bool accumulate) {
+  __m512 acc[R];
+  for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
+  for (index_t k = 0, ka = 0, kb = 0; k < kc; ++k, ka += acs, kb += bks) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + kb + 8 * bks), _MM_HINT_T0);
+    const __m512 x = _mm512_loadu_ps(b + kb);
+    SUPCON_GEMM_UNROLL12
+    for (int i = 0; i < R; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(arow[i][ka]), x, acc[i]);
+  }
+  if (n == NR && csc == 1) {  // whole rows straight to C
+    for (index_t i = 0; i < m; ++i) {
+      float* ci = c + i * rsc;
+      _mm512_storeu_ps(ci, accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci), acc[i]) : acc[i]);
+    }
+    return;
+  }
+  alignas(64) float tile[R * NR];
+  for (int i = 0; i < R; ++i) _mm512_store_ps(tile + i * NR, acc[i]);
+  store_edge(tile, NR, c, rsc, csc, m, n, accumulate);
+}
+
+/// kernel_narrow on the m <= 2 MR rows of A at a: read in place (ars = row
+/// stride, acs = 1), or packed (ars = 1, acs = MR), rows 6..11 then from
+/// the next panel, a_next floats on. Twelve, eight or six accumulators,
+/// the fewest that hold m rows.
+__attribute__((target("avx512f"))) inline void kernel_narrow_rows(index_t kc, const float* a, index_t ars,
+                                                                  index_t acs, index_t a_next, const float* b,
+                                                                  index_t bks, float* c, index_t rsc, index_t csc,
+                                                                  index_t m, index_t n, bool accumulate) {
+  const auto row = [&](index_t i) {
+    i = std::min(i, m - 1);
+    return i < MR ? a + i * ars : a + a_next + (i - MR) * ars;
+  };
+  if (m > 8) {
+    const float* const rows[2 * MR] = {row(0), row(1), row(2), row(3), row(4),  row(5),
+                                       row(6), row(7), row(8), row(9), row(10), row(11)};
+    kernel_narrow<2 * MR>(kc, rows, acs, b, bks, c, rsc, csc, m, n, accumulate);
+  } else if (m > MR) {
+    const float* const rows[8] = {row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7)};
+    kernel_narrow<8>(kc, rows, acs, b, bks, c, rsc, csc, m, n, accumulate);
+  } else {
+    const float* const rows[MR] = {row(0), row(1), row(2), row(3), row(4), row(5)};
+    kernel_narrow<MR>(kc, rows, acs, b, bks, c, rsc, csc, m, n, accumulate);
+  }
+}
+
 inline bool cpu_has_avx2_fma() {
   static const bool ok = [] {
     __builtin_cpu_init();
@@ -441,8 +499,18 @@ inline void sgemm_blocked(index_t M, index_t N, index_t K, const float* A, index
               ir += 2 * MR;
               continue;
             }
-            const index_t m = std::min(MR, mc - ir);
             const index_t ars = a_in_place ? rsa : 1, acs = a_in_place ? 1 : MR;
+            if (wide && !two) {  // one panel of columns: up to twelve rows (two packed panels, MR kc apart)
+              // in place, 13 to 16 rows go as two eights (sixteen: the weight gradient dU (16, 16))
+              const index_t left = mc - ir;
+              const index_t m = a_in_place ? (left > 2 * MR && left <= 16 ? 8 : std::min(2 * MR, left))
+                                           : std::min(ir + MR < mc ? 2 * MR : MR, left);
+              kernel_narrow_rows(kc, a, ars, acs, a_in_place ? MR * rsa : MR * kc, panel(jr), bks, ctile, rsc, csc,
+                                 m, n, acc);
+              ir += m;
+              continue;
+            }
+            const index_t m = std::min(MR, mc - ir);
             if (two)
               kernel_wide(kc, a, ars, acs, panel(jr), panel(jr + NR), bks, ctile, rsc, csc, m, n, acc);
             else
@@ -485,7 +553,12 @@ inline void sgemm_packed(index_t M, index_t N, index_t K, const float* Ap, const
             if (two)
               kernel_wide(kc, a, 1, MR, bpanel, bpanel + NR * K, NR, C + ir * ldc + jr, ldc, 1,
                           std::min(MR, M - ir), n, acc);
-            else
+            else if (wide) {  // one panel of columns: up to twelve rows from two A panels
+              const index_t m = std::min(ir + MR < ic + mc ? 2 * MR : MR, ic + mc - ir);
+              kernel_narrow_rows(kc, a, 1, MR, MR * K, bpanel, NR, C + ir * ldc + jr, ldc, 1, m, n, acc);
+              ir += m;
+              continue;
+            } else
               kernel(kc, a, 1, MR, bpanel, NR, C + ir * ldc + jr, ldc, 1, std::min(MR, M - ir), n, acc);
             ir += MR;
           }
