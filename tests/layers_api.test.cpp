@@ -224,6 +224,37 @@ TEST_CASE("Batch norm with its ReLU fused equals a batch norm then a ReLU, in tr
   }
 }
 
+TEST_CASE("Batch norm's backward through a later ReLU's mask equals its backward of the masked gradient") {
+  // g = dy where the mask is set: formed inside the passes in training, first otherwise
+  Rng rng(15);
+  Tensor<double> x({3, 2, 3, 3}), dy(x.shape());
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = rng.normal(), dy[i] = rng.normal();
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(x.size()));
+  for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = rng.normal() > 0;
+  Tensor<double> g(x.shape());
+  for (supcon::index_t i = 0; i < x.size(); ++i) g[i] = mask[static_cast<std::size_t>(i)] ? dy[i] : 0.0;
+  const auto check = [&](bool training, bool fused) {
+    supcon::BatchNorm2d<double> a(2), b(2);
+    for (auto* bn : {&a, &b}) bn->set_training(training), bn->fuse_relu(fused), bn->forward(x);
+    const Tensor<double> dx = a.backward_masked(dy, mask.data()), dx_ref = b.backward(g);
+    REQUIRE(dx.shape() == dx_ref.shape());
+    for (supcon::index_t i = 0; i < x.size(); ++i) CHECK(dx[i] == Approx(dx_ref[i]).margin(1e-12));
+    for (supcon::index_t c = 0; c < 2; ++c) {
+      CHECK(a.weight.grad[c] == Approx(b.weight.grad[c]).margin(1e-12));
+      CHECK(a.bias.grad[c] == Approx(b.bias.grad[c]).margin(1e-12));
+    }
+  };
+  SECTION("training") { check(true, false); }
+  SECTION("evaluation") { check(false, false); }
+  SECTION("with its own ReLU fused too") { check(true, true); }
+  SECTION("synchronised statistics") {
+    supcon::BatchNormSyncScope scope([](double*, supcon::index_t) {});
+    check(true, false);
+  }
+  supcon::BatchNorm2d<double> fresh(2);
+  CHECK_THROWS_WITH(fresh.backward_masked(dy, mask.data()), Contains("backward"));
+}
+
 TEST_CASE("A ReLU given a residual sum's two terms equals the ReLU of their sum, forward and backward") {
   Rng rng(14);
   Tensor<double> a({2, 3, 4, 4}), b(a.shape()), dy(a.shape());

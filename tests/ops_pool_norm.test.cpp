@@ -229,19 +229,45 @@ TEST_CASE("ReLU through a byte mask gives relu_forward's y and relu_backward's d
   CHECK(dx.vec() == Eigen::Matrix<double, 5, 1>(0, 0, 3, 0, 0));
 }
 
-TEST_CASE("ReLU through a byte mask in float equals its definition on every length up to two vectors") {
-  for (supcon::index_t len = 1; len <= 33; ++len) {
-    Tensor<float> x({len}), dy({len}), y, dx;
+TEST_CASE("ReLU through a byte mask in float equals its definition on every length up to three vectors") {
+  // 16 entries to a vector step on AVX-512 (8 on AVX2 in Eigen's passes):
+  // every length to 50 has each kind of tail; one entry is a NaN, kept
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (supcon::index_t len = 1; len <= 50; ++len) {
+    Tensor<float> x({len}), b({len}), dy({len}), y, dx, sum;
     supcon::Rng rng(static_cast<std::uint64_t>(len));
-    for (supcon::index_t i = 0; i < len; ++i) x[i] = static_cast<float>(rng.normal()), dy[i] = static_cast<float>(rng.normal());
-    std::vector<std::uint8_t> mask;
+    for (supcon::index_t i = 0; i < len; ++i)
+      x[i] = static_cast<float>(rng.normal()), b[i] = static_cast<float>(rng.normal()),
+      dy[i] = static_cast<float>(rng.normal());
+    x[len / 2] = nan;
+    std::vector<std::uint8_t> mask, sum_mask;
     ops::relu_forward_mask(x, y, mask);
     ops::relu_backward_mask(dy, mask.data(), dx);
+    sum = x;
+    ops::add_relu_forward_mask(sum, b, sum_mask);  // relu(x + b) over x
+    Tensor<float> acc({len}, 0.5f);
+    ops::relu_backward_mask_add(dy, sum_mask.data(), acc);
     supcon::index_t wrong = 0;
-    for (supcon::index_t i = 0; i < len; ++i)
-      wrong += y[i] != std::max(x[i], 0.0f) || dx[i] != (x[i] > 0 ? dy[i] : 0.0f) || mask[i] != (x[i] > 0);
+    for (supcon::index_t i = 0; i < len; ++i) {
+      const float s = x[i] + b[i];
+      const bool nan_kept = std::isnan(y[i]) == std::isnan(x[i]) && std::isnan(sum[i]) == std::isnan(s);
+      wrong += !nan_kept || (!std::isnan(x[i]) && y[i] != std::max(x[i], 0.0f));
+      wrong += (!std::isnan(s) && sum[i] != std::max(s, 0.0f)) || sum_mask[i] != (s > 0);
+      wrong += dx[i] != (x[i] > 0 ? dy[i] : 0.0f) || mask[i] != (x[i] > 0);
+      wrong += acc[i] != 0.5f + (s > 0 ? dy[i] : 0.0f);
+    }
     CHECK(wrong == 0);
   }
+}
+
+TEST_CASE("The ReLU's gradient added into dx adds dy where the mask is set, and refuses another shape") {
+  const Tensor<double> dy({2, 3}, std::vector<double>{1, 2, 3, 4, 5, 6});
+  const std::vector<std::uint8_t> mask{1, 0, 0, 1, 1, 0};
+  Tensor<double> dx({2, 3}, 10.0);
+  ops::relu_backward_mask_add(dy, mask.data(), dx);
+  CHECK(dx.vec() == Tensor<double>({6}, std::vector<double>{11, 10, 10, 14, 15, 10}).vec());
+  Tensor<double> wrong({3, 2});
+  CHECK_THROWS_WITH(ops::relu_backward_mask_add(dy, mask.data(), wrong), Catch::Contains("relu_backward_mask_add"));
 }
 
 TEST_CASE("ReLU on tensors large enough to be split over threads equals its definition everywhere") {

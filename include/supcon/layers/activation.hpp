@@ -33,10 +33,17 @@ class ReLU : public Module<T> {
     return std::move(a);
   }
   Tensor<T> backward(const Tensor<T>& dy) override {
-    detail::require_backward(cached_, dy, shape_, name());
     Tensor<T> dx;
-    ops::relu_backward_mask(dy, positive_.data(), dx);
+    ops::relu_backward_mask(dy, backward_mask(dy), dx);
     return dx;
+  }
+  /// The mask of the latest forward, one byte per entry, set where the input
+  /// was positive: backward(dy) is dy where it is set, 0 elsewhere. Checks dy
+  /// as backward does, for callers that apply the mask inside their own pass
+  /// (the residual blocks, in batch norm's backward and the skip path's sum).
+  const std::uint8_t* backward_mask(const Tensor<T>& dy) const {
+    detail::require_backward(cached_, dy, shape_, name());
+    return positive_.data();
   }
   std::string name() const override { return "ReLU"; }
 

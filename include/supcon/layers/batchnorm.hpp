@@ -128,6 +128,23 @@ class BatchNorm : public Module<T> {
     return dx;
   }
 
+  /// backward(g) for g = dy where `mask` is set and 0 elsewhere (mask holds
+  /// dy.size() bytes): the gradient that a ReLU after this layer, or after a
+  /// sum with its output, passes back. In training (batch statistics of this
+  /// process, no fused ReLU) g is formed inside batch norm's passes and never
+  /// written out; otherwise it is formed first.
+  Tensor<T> backward_masked(const Tensor<T>& dy, const std::uint8_t* mask) {
+    detail::require_backward(cached_, dy, x_.shape(), name());
+    if (cached_training_ && !synced_ && !cached_relu_) {  // forward: y = bn(x), then relu(y + ...) outside
+      Tensor<T> dx;
+      ops::batchnorm_relu_backward_train(dy, mask, x_, weight.value, mean_, var_, eps_, dx, weight.grad, bias.grad);
+      return dx;
+    }
+    Tensor<T> g;
+    ops::relu_backward_mask(dy, mask, g);
+    return backward(g);
+  }
+
   void parameters(std::vector<Parameter<T>*>& out) override {
     detail::list_weight_bias(weight, bias, true, out);
   }

@@ -12,6 +12,7 @@
 /// shortcut.0.weight, shortcut.1.* (PyTorch's layout and names).
 /// The backward is derived in docs/backprop.md, "Residual blocks".
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,19 +63,17 @@ class BasicBlock : public Module<T> {
 
   /// dy is (N, P, OH, OW); returns dx (N, C, H, W); adds into every grad.
   Tensor<T> backward(const Tensor<T>& dy) override {
-    // forward: y = relu(m + shortcut(x)); the sum passes its gradient to both terms
-    const Tensor<T> dsum = relu_out_.backward(dy);
+    // forward: y = relu(m + shortcut(x)); the sum passes g = dy where it was
+    // positive to both terms, applied by the mask inside their own passes
+    const std::uint8_t* positive = relu_out_.backward_mask(dy);
     // main path, last op first. forward: m = bn2(conv2(h))
-    Tensor<T> d = bn2_.backward(dsum);
+    Tensor<T> d = bn2_.backward_masked(dy, positive);
     d = conv2_.backward(d);
     // forward: h = relu(bn1(conv1(x))), bn1 with the ReLU fused
     d = bn1_.backward(d);
     Tensor<T> d_main = conv1_.backward(d);
     // skip path. forward: shortcut(x); x feeds both paths: dx = d_main + d_shortcut
-    if (shortcut_.projection())
-      add_into(d_main, shortcut_.backward(dsum));
-    else
-      add_into(d_main, dsum);  // the identity's gradient is dsum itself
+    shortcut_.add_backward_masked(dy, positive, d_main);
     return d_main;
   }
 

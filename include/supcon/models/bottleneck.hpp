@@ -13,6 +13,7 @@
 /// conv3.weight, bn3.*, shortcut.0.weight, shortcut.1.*.
 /// The backward is derived in docs/backprop.md, "Residual blocks".
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,10 +66,11 @@ class Bottleneck : public Module<T> {
 
   /// dy is (N, 4P, OH, OW); returns dx (N, C, H, W); adds into every grad.
   Tensor<T> backward(const Tensor<T>& dy) override {
-    // forward: y = relu(m + shortcut(x)); the sum passes its gradient to both terms
-    const Tensor<T> dsum = relu_out_.backward(dy);
+    // forward: y = relu(m + shortcut(x)); the sum passes g = dy where it was
+    // positive to both terms, applied by the mask inside their own passes
+    const std::uint8_t* positive = relu_out_.backward_mask(dy);
     // main path, last op first. forward: m = bn3(conv3(h2))
-    Tensor<T> d = bn3_.backward(dsum);
+    Tensor<T> d = bn3_.backward_masked(dy, positive);
     d = conv3_.backward(d);
     // forward: h2 = relu(bn2(conv2(h1))), bn2 with the ReLU fused
     d = bn2_.backward(d);
@@ -77,10 +79,7 @@ class Bottleneck : public Module<T> {
     d = bn1_.backward(d);
     Tensor<T> d_main = conv1_.backward(d);
     // skip path. forward: shortcut(x); x feeds both paths: dx = d_main + d_shortcut
-    if (shortcut_.projection())
-      add_into(d_main, shortcut_.backward(dsum));
-    else
-      add_into(d_main, dsum);  // the identity's gradient is dsum itself
+    shortcut_.add_backward_masked(dy, positive, d_main);
     return d_main;
   }
 

@@ -14,6 +14,7 @@
 /// Also provides add_into, the residual join y += x, and NamedChild, the
 /// list of children through which the blocks report parameters and state.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "supcon/layers/batchnorm.hpp"
 #include "supcon/layers/conv2d.hpp"
 #include "supcon/models/summary.hpp"
+#include "supcon/ops/activation.hpp"
 
 namespace supcon {
 
@@ -84,6 +86,16 @@ class Shortcut : public Module<T> {
     // forward: y = bn(conv(x))
     const Tensor<T> dconv = bn_->backward(dy);
     return conv_->backward(dconv);
+  }
+
+  /// dx += backward(g) for g = dy where `mask` is set, 0 elsewhere: the skip
+  /// path of a block that ends in y = relu(main + shortcut(x)), with the
+  /// mask of that ReLU. The identity adds g in one pass, the projection's
+  /// batch norm takes the mask in its own passes; g is never written out.
+  void add_backward_masked(const Tensor<T>& dy, const std::uint8_t* mask, Tensor<T>& dx) {
+    if (!projection_) return ops::relu_backward_mask_add(dy, mask, dx);  // forward: y = x
+    // forward: y = bn(conv(x))
+    add_into(dx, conv_->backward(bn_->backward_masked(dy, mask)));
   }
 
   void parameters(std::vector<Parameter<T>*>& out) override {

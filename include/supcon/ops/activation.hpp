@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "supcon/config.hpp"
 #include "supcon/core/tensor.hpp"
+#include "supcon/ops/masked_avx512.hpp"
 
 namespace supcon::ops {
 
@@ -36,11 +38,13 @@ void relu_backward(const Tensor<T>& dy, const Tensor<T>& y, Tensor<T>& dx) {
 }
 
 namespace detail {
-// Entries [b, e) of the two passes below. The pointers are __restrict and
-// plain arguments: a byte store may alias anything, so otherwise the compiler
-// reloads the pointers after each store and leaves the loops scalar.
+// Entries [b, e) of the passes below: in float, runs of 16 through the
+// AVX-512 loops of ops/masked_avx512.hpp (which says why), the rest here.
+// The pointers are __restrict and plain arguments: a byte store may alias
+// anything, so otherwise the compiler reloads the pointers after each store.
 template <class T>
 void relu_mask_range(const T* __restrict x, T* __restrict y, std::uint8_t* __restrict mask, index_t b, index_t e) {
+  if constexpr (std::is_same_v<T, float>) b = avx512::relu_mask(x, y, mask, b, e);
   for (index_t i = b; i < e; ++i) {
     const T v = x[i];
     y[i] = v <= T(0) ? T(0) : v;  // a NaN stays NaN
@@ -50,18 +54,22 @@ void relu_mask_range(const T* __restrict x, T* __restrict y, std::uint8_t* __res
 template <class T>
 void add_relu_mask_range(T* __restrict a, const T* __restrict b, std::uint8_t* __restrict mask, index_t lo,
                          index_t hi) {
+  if constexpr (std::is_same_v<T, float>) lo = avx512::add_relu_mask(a, b, mask, lo, hi);
   for (index_t i = lo; i < hi; ++i) {
     const T v = a[i] + b[i];
     a[i] = v <= T(0) ? T(0) : v;
     mask[i] = v > T(0);
   }
 }
+/// dx = g, or dx += g with `add`, for g = dy where the mask is set, else 0.
 template <class T>
 void relu_mask_grad_range(const T* __restrict dy, const std::uint8_t* __restrict mask, T* __restrict dx, index_t b,
-                          index_t e) {
+                          index_t e, bool add = false) {
+  if constexpr (std::is_same_v<T, float>) b = avx512::mask_grad(dy, mask, dx, b, e, add);
   for (index_t i = b; i < e; ++i) {
     const T d = dy[i];  // loaded whatever the mask, so that the select needs no masked load
-    dx[i] = mask[i] != 0 ? d : T(0);
+    const T g = mask[i] != 0 ? d : T(0);
+    dx[i] = add ? dx[i] + g : g;
   }
 }
 }  // namespace detail
@@ -98,6 +106,19 @@ void relu_backward_mask(const Tensor<T>& dy, const std::uint8_t* mask, Tensor<T>
   // forward: y = max(x, 0)
   parallel_ranges(dy.size(),
                   [&](index_t b, index_t e) { detail::relu_mask_grad_range(dy.data(), mask, dx.data(), b, e); });
+}
+
+/// relu_backward_mask added into dx instead of assigned: dx += dy where the
+/// mask is set. dx has dy's shape (ShapeError otherwise). A residual join
+/// y = relu(m + x) sends this gradient to x; adding it where it is formed
+/// saves writing it out and reading it back.
+template <class T>
+void relu_backward_mask_add(const Tensor<T>& dy, const std::uint8_t* mask, Tensor<T>& dx) {
+  require<ShapeError>(dx.shape() == dy.shape(), "relu_backward_mask_add: dx has shape ", shape_str(dx.shape()),
+                      ", expected ", shape_str(dy.shape()));
+  // forward: y = max(x, 0), x a term of the sum
+  parallel_ranges(dy.size(),
+                  [&](index_t b, index_t e) { detail::relu_mask_grad_range(dy.data(), mask, dx.data(), b, e, true); });
 }
 
 }  // namespace supcon::ops
