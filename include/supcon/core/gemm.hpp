@@ -25,7 +25,9 @@
 /// tile in twelve 16-float registers, twice the work per instruction on the
 /// same panel layouts, and where two A panels are packed one after the other,
 /// a tall kernel takes both: a 12 x 32 tile in twenty-four registers, with
-/// fewer loads per multiply-add. Operands are packed into panels (see sgemm_blocked for
+/// fewer loads per multiply-add; a product with a single panel of columns
+/// (N <= 16) takes a narrow kernel, one 16-float register per row of C and up
+/// to twelve rows. Operands are packed into panels (see sgemm_blocked for
 /// when one is read in place); the B panels (KC x NR floats, 16 KiB each) stay
 /// in the L1 cache while the A panels stream from L2. Rows or columns beyond
 /// the edge are packed as zeros and the tile is written back through a small

@@ -43,10 +43,26 @@ NCS batchnorm_dims(const Tensor<T>& x, const Tensor<T>& weight, const char* what
 
 /// A channel's two sums of the backward, sum g and sum g (x - mu), in double.
 /// The channel's N slices of S values are g + n gs and x + n xs.
+/// With a mask (slices as g's), g is dy where it is set and 0 elsewhere:
+/// float only, on CPUs where avx512::enabled().
 template <class T>
 std::pair<double, double> batchnorm_grad_sums(const T* g, index_t gs, const T* x, index_t xs, T mu, index_t N,
-                                              index_t S) {
+                                              index_t S, const std::uint8_t* mask = nullptr) {
   double sum_dy = 0, sum_dy_xc = 0;
+  if constexpr (std::is_same_v<T, float>)
+    if (mask) {
+      for (index_t n = 0; n < N; ++n) {
+        const T *gn = g + n * gs, *xn = x + n * xs;
+        const std::uint8_t* mn = mask + n * gs;
+        float s1 = 0, s2 = 0;
+        for (index_t i = avx512::grad_sums_mask(gn, mn, xn, mu, S, s1, s2); i < S; ++i) {
+          const float gi = mn[i] != 0 ? gn[i] : 0.f;
+          s1 += gi, s2 += gi * (xn[i] - mu);
+        }
+        sum_dy += static_cast<double>(s1), sum_dy_xc += static_cast<double>(s2);
+      }
+      return {sum_dy, sum_dy_xc};
+    }
   for (index_t n = 0; n < N; ++n) {
     const ConstVectorMap<T> xv(x + n * xs, S), gv(g + n * gs, S);
     sum_dy += static_cast<double>(gv.sum());
@@ -255,22 +271,26 @@ void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask
   std::vector<DxCoefficients<T>> coef(static_cast<std::size_t>(C));
 #pragma omp parallel
   {
-    // with a mask, each channel's relu gradient is written here first, and
-    // its sums then read it from the cache
-    std::vector<T, supcon::detail::default_init_allocator<T>> relu_grad(mask ? static_cast<std::size_t>(N * S) : 0);
+    // with a mask, the AVX-512 sums apply it as they read; otherwise each
+    // channel's relu gradient is written here first, and its sums then read
+    // it from the cache
+    const bool mask_in_sums = mask && std::is_same_v<T, float> && avx512::enabled();
+    std::vector<T, supcon::detail::default_init_allocator<T>> relu_grad(
+        mask && !mask_in_sums ? static_cast<std::size_t>(N * S) : 0);
 #pragma omp for schedule(static)
     for (index_t c = 0; c < C; ++c) {
       const T mu = mean[c];
       const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
       const T* g = dy.data() + c * S;
       index_t gs = C * S;
-      if (mask) {  // forward: y = relu(b), b = bn(x)
+      if (mask && !mask_in_sums) {  // forward: y = relu(b), b = bn(x)
         relu_grad_channel(g, mask + c * S, C * S, N, S, relu_grad.data());
         g = relu_grad.data(), gs = S;
       }
       // forward: b = weight * xhat + bias  =>  dbias = sum g, dweight = sum g * xhat
       // (xhat = (x - mean) invstd, so the second sum is invstd * sum g (x - mean))
-      const auto [sum_dy, sum_dy_xc] = batchnorm_grad_sums(g, gs, x.data() + c * S, C * S, mu, N, S);
+      const auto [sum_dy, sum_dy_xc] =
+          batchnorm_grad_sums(g, gs, x.data() + c * S, C * S, mu, N, S, mask_in_sums ? mask + c * S : nullptr);
       const double sum_dy_xhat = invstd * sum_dy_xc;
       dbias[c] += static_cast<T>(sum_dy);
       dweight[c] += static_cast<T>(sum_dy_xhat);

@@ -21,15 +21,20 @@
 namespace supcon::ops::detail::avx512 {
 
 #if SUPCON_GEMM_AVX2
+// (The maskz_ forms of the conversions and shuffles, all lanes on: GCC 12's
+// plain forms, and its _mm512_reduce_add_ps, start from an undefined vector
+// and warn under -Wall.)
+
 /// The 16 mask bytes at m as a bit mask: bit j set where m[j] != 0.
 __attribute__((target("avx512f"))) inline __mmask16 load_mask16(const std::uint8_t* m) {
-  const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m)));
+  const __m512i v = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(m)));
   return _mm512_test_epi32_mask(v, v);
 }
 /// relu(v) (0 where v <= 0, so a NaN stays NaN), and m[j] = (v[j] > 0).
 __attribute__((target("avx512f"))) inline __m512 relu16(__m512 v, std::uint8_t* m) {
   const __m512 zero = _mm512_setzero_ps();
-  const __m128i bytes = _mm512_cvtepi32_epi8(_mm512_maskz_set1_epi32(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), 1));
+  const __m512i ones = _mm512_maskz_set1_epi32(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), 1);
+  const __m128i bytes = _mm512_maskz_cvtepi32_epi8(0xFFFF, ones);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(m), bytes);
   return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LE_OQ), zero);
 }
@@ -79,6 +84,31 @@ __attribute__((target("avx512f"))) inline index_t batchnorm_dx_mask_16(const flo
   }
   return i;
 }
+/// The sum of v's 16 entries: halves, then quarters added, then one quarter's four.
+__attribute__((target("avx512f"))) inline float sum16(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));  // 256-bit halves swapped
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));  // 128-bit quarters swapped in pairs
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+/// s1 += sum g, s2 += sum g (x - mu) over runs of 16, g as in mask_grad_16:
+/// a channel slice's two sums of batch norm's backward behind a ReLU.
+__attribute__((target("avx512f"))) inline index_t grad_sums_mask_16(const float* dy, const std::uint8_t* mask,
+                                                                    const float* x, float mu, index_t n, float& s1,
+                                                                    float& s2) {
+  const __m512 vmu = _mm512_set1_ps(mu);
+  __m512 a1 = _mm512_setzero_ps(), a2 = a1;
+  index_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 g = _mm512_maskz_mov_ps(load_mask16(mask + i), _mm512_loadu_ps(dy + i));
+    a1 = _mm512_add_ps(a1, g);
+    a2 = _mm512_add_ps(a2, _mm512_mul_ps(g, _mm512_sub_ps(_mm512_loadu_ps(x + i), vmu)));
+  }
+  s1 += sum16(a1), s2 += sum16(a2);
+  return i;
+}
 #endif
 
 /// Whether the functions below run their AVX-512 loops.
@@ -126,6 +156,15 @@ inline index_t batchnorm_dx_mask(const float* dy, const std::uint8_t* mask, cons
   if (enabled()) return batchnorm_dx_mask_16(dy, mask, x, dx, n, a, k, mu, c);
 #endif
   (void)dy, (void)mask, (void)x, (void)dx, (void)n, (void)a, (void)k, (void)mu, (void)c;
+  return 0;
+}
+
+inline index_t grad_sums_mask(const float* dy, const std::uint8_t* mask, const float* x, float mu, index_t n,
+                              float& s1, float& s2) {
+#if SUPCON_GEMM_AVX2
+  if (enabled()) return grad_sums_mask_16(dy, mask, x, mu, n, s1, s2);
+#endif
+  (void)dy, (void)mask, (void)x, (void)mu, (void)n, (void)s1, (void)s2;
   return 0;
 }
 
