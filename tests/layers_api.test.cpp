@@ -255,6 +255,39 @@ TEST_CASE("Batch norm's backward through a later ReLU's mask equals its backward
   CHECK_THROWS_WITH(fresh.backward_masked(dy, mask.data()), Contains("backward"));
 }
 
+TEST_CASE("Batch norm ending a residual block equals batch norm then the join's ReLU, in every mode") {
+  Rng rng(16);
+  Tensor<double> x({3, 2, 3, 3}), skip(x.shape()), dy(x.shape());
+  for (supcon::index_t i = 0; i < x.size(); ++i) x[i] = rng.normal(), skip[i] = rng.normal(), dy[i] = rng.normal();
+  const auto check = [&](bool training) {
+    supcon::BatchNorm2d<double> a(2), b(2);
+    supcon::ReLU<double> relu_a, relu_b;
+    for (auto* bn : {&a, &b}) bn->set_training(training), bn->bias.value[1] = 0.3;
+    Tensor<double> xa = x, xb = x;
+    const Tensor<double> y = a.forward_owned_add_relu(std::move(xa), skip, relu_a.mask_for_fused_forward(x.shape()));
+    const Tensor<double> y_ref = relu_b.forward_sum(b.forward_owned(std::move(xb)), skip);
+    REQUIRE(y.shape() == y_ref.shape());
+    for (supcon::index_t i = 0; i < x.size(); ++i) CHECK(y[i] == Approx(y_ref[i]).margin(1e-14));
+    for (supcon::index_t c = 0; c < 2; ++c) {
+      CHECK(a.running_mean[c] == b.running_mean[c]);
+      CHECK(a.running_var[c] == b.running_var[c]);
+    }
+    // the ReLU's mask and batch norm's cache serve the backward as after the two calls
+    const Tensor<double> dx = a.backward_masked(dy, relu_a.backward_mask(dy)), dx_ref = b.backward(relu_b.backward(dy));
+    for (supcon::index_t i = 0; i < x.size(); ++i) CHECK(dx[i] == Approx(dx_ref[i]).margin(1e-12));
+  };
+  SECTION("training") { check(true); }
+  SECTION("evaluation") { check(false); }
+  SECTION("synchronised statistics") {
+    supcon::BatchNormSyncScope scope([](double*, supcon::index_t) {});
+    check(true);
+  }
+  supcon::BatchNorm2d<double> bn(2);
+  std::vector<std::uint8_t> mask;
+  CHECK_THROWS_WITH(bn.forward_owned_add_relu(Tensor<double>(x.shape()), Tensor<double>({3, 2, 3, 2}), mask),
+                    Contains("residual join"));
+}
+
 TEST_CASE("A ReLU given a residual sum's two terms equals the ReLU of their sum, forward and backward") {
   Rng rng(14);
   Tensor<double> a({2, 3, 4, 4}), b(a.shape()), dy(a.shape());

@@ -177,6 +177,42 @@ TEST_CASE("Fused batch norm and ReLU equal the two ops in a row on maps split ov
   CHECK_FALSE(std::isnan(y[2 * 81 + 7]));
 }
 
+TEST_CASE("Batch norm, the join and its ReLU in one pass equal batch norm then the join's ReLU, on every map size") {
+  // maps of 2x2, 4x4, 7x7 and 9x9: slices shorter than a vector, one, and three or five and a part
+  const Tensor<float> weight({3}, std::vector<float>{1.5f, -0.7f, 0.3f});
+  const Tensor<float> bias({3}, std::vector<float>{0.1f, 0.2f, -0.4f});
+  for (const supcon::Shape& shape : {supcon::Shape{9, 3, 2, 2}, supcon::Shape{3, 3, 4, 4}, supcon::Shape{2, 3, 7, 7},
+                                     supcon::Shape{5, 3, 9, 9}}) {
+    CAPTURE(supcon::shape_str(shape));
+    Tensor<float> x(shape), skip(shape);
+    supcon::Rng rng(22);
+    for (supcon::index_t i = 0; i < x.size(); ++i)
+      x[i] = static_cast<float>(rng.normal()), skip[i] = static_cast<float>(rng.normal());
+    Tensor<float> m, mean_ref, var_ref;
+    std::vector<std::uint8_t> mask_ref;
+    ops::batchnorm_forward_train(x, weight, bias, 1e-5f, m, mean_ref, var_ref);
+    ops::add_relu_forward_mask(m, skip, mask_ref);  // m becomes relu(bn(x) + skip)
+    for (int threads : {1, 2, 3})
+      layers_test::with_threads(threads, [&] {
+        Tensor<float> y, mean, var;
+        std::vector<std::uint8_t> mask;
+        ops::batchnorm_add_relu_forward_train(x, skip, weight, bias, 1e-5f, y, mask, mean, var);
+        REQUIRE(y.shape() == x.shape());
+        CHECK(mean.vec() == mean_ref.vec());
+        CHECK(var.vec() == var_ref.vec());
+        supcon::index_t wrong = 0;  // (a multiply-add may round bn(x) differently: the mask must match y)
+        for (supcon::index_t i = 0; i < x.size(); ++i)
+          wrong += std::abs(y[i] - m[i]) > 1e-6f || mask[static_cast<std::size_t>(i)] != (y[i] > 0);
+        CHECK(wrong == 0);
+      });
+  }
+  Tensor<float> x({2, 3, 2, 2}), y, mean, var;
+  std::vector<std::uint8_t> mask;
+  CHECK_THROWS_WITH(ops::batchnorm_add_relu_forward_train(x, Tensor<float>({2, 3, 2, 1}), weight, bias, 1e-5f, y,
+                                                          mask, mean, var),
+                    Catch::Contains("residual join"));
+}
+
 TEST_CASE("Running statistics move by the momentum towards the mean and the unbiased variance") {
   Tensor<double> rm({1}, 0.0), rv({1}, 1.0);
   // Batch of M = 4 values with biased variance 2: unbiased 2 * 4 / 3.

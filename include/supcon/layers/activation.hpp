@@ -32,6 +32,15 @@ class ReLU : public Module<T> {
     cached_ = true;
     return std::move(a);
   }
+  /// For a caller that computes this ReLU inside its own pass (a residual
+  /// block's last batch norm, the join and this ReLU in one): records a
+  /// forward of the given shape and returns the mask to fill, one byte per
+  /// entry, set where the ReLU's input is positive.
+  std::vector<std::uint8_t>& mask_for_fused_forward(const Shape& shape) {
+    shape_ = shape;
+    cached_ = true;
+    return positive_;
+  }
   Tensor<T> backward(const Tensor<T>& dy) override {
     Tensor<T> dx;
     ops::relu_backward_mask(dy, backward_mask(dy), dx);

@@ -102,6 +102,18 @@ class BatchNorm : public Module<T> {
     return forward_cached();
   }
 
+  /// relu(bn(x) + skip) and the ReLU's mask (resized to x's size): the end of
+  /// a residual block, its last batch norm (this layer, without a fused
+  /// ReLU), the join and the ReLU after it. In training with this process's
+  /// statistics it runs in batch norm's own passes, without writing bn(x)
+  /// out; otherwise as forward_owned, then the join. skip has x's shape.
+  /// The cache and backward are this layer's alone.
+  Tensor<T> forward_owned_add_relu(Tensor<T>&& x, const Tensor<T>& skip, std::vector<std::uint8_t>& mask) {
+    check_input(x);
+    x_ = std::move(x);
+    return forward_cached(&skip, &mask);
+  }
+
   /// dy has the input's shape; returns dx; adds into weight.grad and bias.grad.
   Tensor<T> backward(const Tensor<T>& dy) override {
     detail::require_backward(cached_, dy, x_.shape(), name());
@@ -163,8 +175,9 @@ class BatchNorm : public Module<T> {
                                                  : "(N, " + std::to_string(c_) + ", H, W)",
                           name());
   }
-  /// y = bn(x_), or relu(bn(x_)), for the cached input; in training mode also the statistics.
-  Tensor<T> forward_cached() {
+  /// y = bn(x_), or relu(bn(x_)), for the cached input; in training mode also
+  /// the statistics. With skip, relu(y + skip) and its mask into join_mask.
+  Tensor<T> forward_cached(const Tensor<T>* skip = nullptr, std::vector<std::uint8_t>* join_mask = nullptr) {
     const Tensor<T>& x = x_;
     cached_ = true;
     cached_training_ = this->training_;
@@ -181,19 +194,31 @@ class BatchNorm : public Module<T> {
       } else if (fuse_relu_) {
         ops::batchnorm_relu_forward_train(x, weight.value, bias.value, eps_, y, positive_, mean_, var_);
         count_ = x.size() / c_;
+      } else if (skip) {  // relu(bn(x) + skip), one op
+        ops::batchnorm_add_relu_forward_train(x, *skip, weight.value, bias.value, eps_, y, *join_mask, mean_, var_);
+        count_ = x.size() / c_;
+        ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
+        return y;
       } else {
         ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
         count_ = x.size() / c_;
       }
       ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
-      if (fuse_relu_ && !synced_) return y;
+      if (fuse_relu_ && !synced_) return join(std::move(y), skip, join_mask);
     } else {
       ops::batchnorm_forward_eval(x, weight.value, bias.value, running_mean, running_var, eps_, y);
     }
-    if (!fuse_relu_) return y;
-    Tensor<T> r;  // the ReLU as a pass of its own
-    ops::relu_forward_mask(y, r, positive_);
-    return r;
+    if (fuse_relu_) {
+      Tensor<T> r;  // the ReLU as a pass of its own
+      ops::relu_forward_mask(y, r, positive_);
+      y = std::move(r);
+    }
+    return join(std::move(y), skip, join_mask);
+  }
+  /// y itself, or with skip relu(y + skip) over y and its mask into join_mask.
+  static Tensor<T> join(Tensor<T>&& y, const Tensor<T>* skip, std::vector<std::uint8_t>* join_mask) {
+    if (skip) ops::add_relu_forward_mask(y, *skip, *join_mask);
+    return std::move(y);
   }
 
   index_t c_;

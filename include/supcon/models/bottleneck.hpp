@@ -58,10 +58,12 @@ class Bottleneck : public Module<T> {
     Tensor<T> h1 = bn1_.forward_owned(conv1_.forward_owned(std::move(x)));  // relu(bn1(conv1(x)))
     const Tensor<T>& xin = conv1_.cached_input();
     Tensor<T> h2 = bn2_.forward_owned(conv2_.forward_owned(std::move(h1)));  // relu(bn2(conv2(h1)))
-    Tensor<T> m = bn3_.forward_owned(conv3_.forward_owned(std::move(h2)));
-    // y = relu(m + shortcut(x)), the join and the ReLU in one pass over m
-    if (shortcut_.projection()) return relu_out_.forward_sum(std::move(m), shortcut_.forward(xin));
-    return relu_out_.forward_sum(std::move(m), xin);  // the identity, without its copy
+    Tensor<T> z = conv3_.forward_owned(std::move(h2));
+    // y = relu(bn3(z) + shortcut(x)): batch norm, the join and the ReLU in one
+    // pass, bn3(z) never written out; relu_out_ keeps the mask for backward
+    std::vector<std::uint8_t>& positive = relu_out_.mask_for_fused_forward(z.shape());
+    if (shortcut_.projection()) return bn3_.forward_owned_add_relu(std::move(z), shortcut_.forward(xin), positive);
+    return bn3_.forward_owned_add_relu(std::move(z), xin, positive);  // the identity, without its copy
   }
 
   /// dy is (N, 4P, OH, OW); returns dx (N, C, H, W); adds into every grad.

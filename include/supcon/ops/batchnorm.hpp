@@ -154,10 +154,26 @@ void batchnorm_apply(const T* __restrict x, T* __restrict y, std::uint8_t* __res
   }
 }
 
-/// Training-mode forward of bn, or of relu(bn) with a mask of x's size.
+/// Entries [0, n) of y = relu(scale x + shift + skip) and its mask: batch
+/// norm, a residual join and the ReLU after it (a NaN stays NaN).
+template <class T>
+void batchnorm_add_relu_apply(const T* __restrict x, const T* __restrict skip, T* __restrict y,
+                              std::uint8_t* __restrict mask, index_t n, T scale, T shift) {
+  index_t i = 0;
+  if constexpr (std::is_same_v<T, float>) i = avx512::affine_add_relu_mask(x, skip, y, mask, n, scale, shift);
+  for (; i < n; ++i) {
+    const T v = (scale * x[i] + shift) + skip[i];
+    y[i] = v <= T(0) ? T(0) : v;
+    mask[i] = v > T(0);
+  }
+}
+
+/// Training-mode forward of bn, or of relu(bn) with a mask of x's size, or
+/// with skip (x's shape, and a mask) of relu(bn + skip).
 template <class T>
 void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias, T eps,
-                                  Tensor<T>& y, std::uint8_t* mask, Tensor<T>& mean, Tensor<T>& var) {
+                                  Tensor<T>& y, std::uint8_t* mask, Tensor<T>& mean, Tensor<T>& var,
+                                  const T* skip = nullptr) {
   const auto d = batchnorm_dims(x, weight, "batchnorm");
   const index_t N = d.N, C = d.C, S = d.S;
   require<ValueError>(N * S > 1, "batchnorm: training needs more than one value per channel, got input ",
@@ -193,7 +209,11 @@ void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, c
     }
     // (the loop's barrier: every channel's scale and shift are set)
     for_each_slice_share(N, C, [&](index_t q, index_t c) {
-      batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c]);
+      if (skip)
+        batchnorm_add_relu_apply(x.data() + q * S, skip + q * S, y.data() + q * S, mask + q * S, S, scale[c],
+                                 shift[c]);
+      else
+        batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c]);
     });
   }
 }
@@ -217,6 +237,22 @@ void batchnorm_relu_forward_train(const Tensor<T>& x, const Tensor<T>& weight, c
                                   Tensor<T>& y, std::vector<std::uint8_t>& mask, Tensor<T>& mean, Tensor<T>& var) {
   mask.resize(static_cast<std::size_t>(x.size()));
   detail::batchnorm_forward_train_impl(x, weight, bias, eps, y, mask.data(), mean, var);
+}
+
+/// relu(bn(x) + skip) in training mode, the end of a residual block (its
+/// last batch norm, the join and the ReLU after it) in the passes of
+/// batchnorm_forward_train alone: y = max(bn(x) + skip, 0) and mask =
+/// (bn(x) + skip > 0), resized to x's size; skip has x's shape (ShapeError
+/// otherwise). mean and var are bn's, as batchnorm_forward_train returns
+/// them. Saves writing bn(x) out and reading it back for the join.
+template <class T>
+void batchnorm_add_relu_forward_train(const Tensor<T>& x, const Tensor<T>& skip, const Tensor<T>& weight,
+                                      const Tensor<T>& bias, T eps, Tensor<T>& y, std::vector<std::uint8_t>& mask,
+                                      Tensor<T>& mean, Tensor<T>& var) {
+  require<ShapeError>(x.shape() == skip.shape(), "residual join: shapes ", shape_str(x.shape()), " and ",
+                      shape_str(skip.shape()), " differ");
+  mask.resize(static_cast<std::size_t>(x.size()));
+  detail::batchnorm_forward_train_impl(x, weight, bias, eps, y, mask.data(), mean, var, skip.data());
 }
 
 /// Moves the running statistics towards the batch ones (all (C,)), assigned:

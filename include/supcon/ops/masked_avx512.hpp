@@ -61,6 +61,18 @@ __attribute__((target("avx512f"))) inline index_t affine_relu_mask_16(const floa
     _mm512_storeu_ps(y + i, relu16(_mm512_add_ps(_mm512_mul_ps(s, _mm512_loadu_ps(x + i)), t), mask + i));
   return i;
 }
+/// y = relu(scale x + shift + skip), with its mask.
+__attribute__((target("avx512f"))) inline index_t affine_add_relu_mask_16(const float* x, const float* skip, float* y,
+                                                                          std::uint8_t* mask, index_t n, float scale,
+                                                                          float shift) {
+  const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift);
+  index_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 b = _mm512_add_ps(_mm512_mul_ps(s, _mm512_loadu_ps(x + i)), t);
+    _mm512_storeu_ps(y + i, relu16(_mm512_add_ps(b, _mm512_loadu_ps(skip + i)), mask + i));
+  }
+  return i;
+}
 /// dx = g, or dx += g with `add`, for g = dy where the mask is set, else 0.
 __attribute__((target("avx512f"))) inline index_t mask_grad_16(const float* dy, const std::uint8_t* mask, float* dx,
                                                                index_t b, index_t e, bool add) {
@@ -141,6 +153,14 @@ inline index_t affine_relu_mask(const float* x, float* y, std::uint8_t* mask, in
   if (enabled()) return affine_relu_mask_16(x, y, mask, 0, n, scale, shift);
 #endif
   (void)x, (void)y, (void)mask, (void)n, (void)scale, (void)shift;
+  return 0;
+}
+inline index_t affine_add_relu_mask(const float* x, const float* skip, float* y, std::uint8_t* mask, index_t n,
+                                    float scale, float shift) {
+#if SUPCON_GEMM_AVX2
+  if (enabled()) return affine_add_relu_mask_16(x, skip, y, mask, n, scale, shift);
+#endif
+  (void)x, (void)skip, (void)y, (void)mask, (void)n, (void)scale, (void)shift;
   return 0;
 }
 inline index_t mask_grad(const float* dy, const std::uint8_t* mask, float* dx, index_t b, index_t e, bool add) {
