@@ -197,8 +197,7 @@ class BatchNorm : public Module<T> {
       } else if (skip) {  // relu(bn(x) + skip), one op
         ops::batchnorm_add_relu_forward_train(x, *skip, weight.value, bias.value, eps_, y, *join_mask, mean_, var_);
         count_ = x.size() / c_;
-        ops::batchnorm_update_running(running_mean, running_var, mean_, var_, count_, momentum_);
-        return y;
+        skip = nullptr;  // joined already
       } else {
         ops::batchnorm_forward_train(x, weight.value, bias.value, eps_, y, mean_, var_);
         count_ = x.size() / c_;

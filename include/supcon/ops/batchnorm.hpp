@@ -136,33 +136,21 @@ void for_each_slice_share(index_t N, index_t C, const F& f) {
 }
 
 /// Entries [0, n) of y = scale x + shift, or with a mask, of relu(scale x +
-/// shift) and mask = (scale x + shift > 0) (a NaN stays NaN). The pointers are
-/// __restrict: a byte store may alias anything, and the loop would stay scalar.
+/// shift) and mask = (scale x + shift > 0) (a NaN stays NaN); with skip too,
+/// of relu(scale x + shift + skip) (batch norm, a residual join and the ReLU
+/// after it). The pointers are __restrict: a byte store may alias anything,
+/// and the loop would stay scalar.
 template <class T>
 void batchnorm_apply(const T* __restrict x, T* __restrict y, std::uint8_t* __restrict mask, index_t n, T scale,
-                     T shift) {
+                     T shift, const T* __restrict skip = nullptr) {
   if (!mask) {
     VectorMap<T>(y, n).array() = scale * ConstVectorMap<T>(x, n).array() + shift;
     return;
   }
   index_t i = 0;
-  if constexpr (std::is_same_v<T, float>) i = avx512::affine_relu_mask(x, y, mask, n, scale, shift);
+  if constexpr (std::is_same_v<T, float>) i = avx512::affine_relu_mask(x, skip, y, mask, n, scale, shift);
   for (; i < n; ++i) {
-    const T v = scale * x[i] + shift;
-    y[i] = v <= T(0) ? T(0) : v;
-    mask[i] = v > T(0);
-  }
-}
-
-/// Entries [0, n) of y = relu(scale x + shift + skip) and its mask: batch
-/// norm, a residual join and the ReLU after it (a NaN stays NaN).
-template <class T>
-void batchnorm_add_relu_apply(const T* __restrict x, const T* __restrict skip, T* __restrict y,
-                              std::uint8_t* __restrict mask, index_t n, T scale, T shift) {
-  index_t i = 0;
-  if constexpr (std::is_same_v<T, float>) i = avx512::affine_add_relu_mask(x, skip, y, mask, n, scale, shift);
-  for (; i < n; ++i) {
-    const T v = (scale * x[i] + shift) + skip[i];
+    const T v = skip ? (scale * x[i] + shift) + skip[i] : scale * x[i] + shift;
     y[i] = v <= T(0) ? T(0) : v;
     mask[i] = v > T(0);
   }
@@ -209,11 +197,8 @@ void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, c
     }
     // (the loop's barrier: every channel's scale and shift are set)
     for_each_slice_share(N, C, [&](index_t q, index_t c) {
-      if (skip)
-        batchnorm_add_relu_apply(x.data() + q * S, skip + q * S, y.data() + q * S, mask + q * S, S, scale[c],
-                                 shift[c]);
-      else
-        batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c]);
+      batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c],
+                      skip ? skip + q * S : nullptr);
     });
   }
 }

@@ -52,24 +52,16 @@ __attribute__((target("avx512f"))) inline index_t add_relu_mask_16(float* a, con
     _mm512_storeu_ps(a + i, relu16(_mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)), mask + i));
   return i;
 }
-__attribute__((target("avx512f"))) inline index_t affine_relu_mask_16(const float* x, float* y, std::uint8_t* mask,
-                                                                      index_t b, index_t e, float scale,
+/// y = relu(scale x + shift), or with skip relu(scale x + shift + skip), with its mask.
+__attribute__((target("avx512f"))) inline index_t affine_relu_mask_16(const float* x, const float* skip, float* y,
+                                                                      std::uint8_t* mask, index_t n, float scale,
                                                                       float shift) {
-  const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift);
-  index_t i = b;
-  for (; i + 16 <= e; i += 16)
-    _mm512_storeu_ps(y + i, relu16(_mm512_add_ps(_mm512_mul_ps(s, _mm512_loadu_ps(x + i)), t), mask + i));
-  return i;
-}
-/// y = relu(scale x + shift + skip), with its mask.
-__attribute__((target("avx512f"))) inline index_t affine_add_relu_mask_16(const float* x, const float* skip, float* y,
-                                                                          std::uint8_t* mask, index_t n, float scale,
-                                                                          float shift) {
   const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift);
   index_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const __m512 b = _mm512_add_ps(_mm512_mul_ps(s, _mm512_loadu_ps(x + i)), t);
-    _mm512_storeu_ps(y + i, relu16(_mm512_add_ps(b, _mm512_loadu_ps(skip + i)), mask + i));
+    __m512 v = _mm512_add_ps(_mm512_mul_ps(s, _mm512_loadu_ps(x + i)), t);
+    if (skip) v = _mm512_add_ps(v, _mm512_loadu_ps(skip + i));
+    _mm512_storeu_ps(y + i, relu16(v, mask + i));
   }
   return i;
 }
@@ -148,17 +140,10 @@ inline index_t add_relu_mask(float* a, const float* b, std::uint8_t* mask, index
   (void)a, (void)b, (void)mask, (void)hi;
   return lo;
 }
-inline index_t affine_relu_mask(const float* x, float* y, std::uint8_t* mask, index_t n, float scale, float shift) {
+inline index_t affine_relu_mask(const float* x, const float* skip, float* y, std::uint8_t* mask, index_t n,
+                                float scale, float shift) {
 #if SUPCON_GEMM_AVX2
-  if (enabled()) return affine_relu_mask_16(x, y, mask, 0, n, scale, shift);
-#endif
-  (void)x, (void)y, (void)mask, (void)n, (void)scale, (void)shift;
-  return 0;
-}
-inline index_t affine_add_relu_mask(const float* x, const float* skip, float* y, std::uint8_t* mask, index_t n,
-                                    float scale, float shift) {
-#if SUPCON_GEMM_AVX2
-  if (enabled()) return affine_add_relu_mask_16(x, skip, y, mask, n, scale, shift);
+  if (enabled()) return affine_relu_mask_16(x, skip, y, mask, n, scale, shift);
 #endif
   (void)x, (void)skip, (void)y, (void)mask, (void)n, (void)scale, (void)shift;
   return 0;
