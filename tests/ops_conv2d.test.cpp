@@ -64,6 +64,43 @@ TEST_CASE("im2col through offset tables gives the same columns as the row loops"
   }
 }
 
+TEST_CASE("Parity planes unfold and fold stride-2 windows exactly as the row loops do") {
+  // 3x3 with padding 1, 2x2 with padding 0 and 1; H, W odd and even, down
+  // to a single pixel; rows of a wider block (ld)
+  const long windows[][2] = {{3, 1}, {2, 0}, {2, 1}};
+  const long sizes[][2] = {{28, 28}, {14, 14}, {7, 7}, {8, 5}, {5, 8}, {1, 1}, {2, 3}, {3, 2}, {32, 31}};
+  const long C = 3;
+  for (const auto& kp : windows)
+    for (const auto& hw : sizes) {
+      const long K = kp[0], p = kp[1], H = hw[0], W = hw[1];
+      if (H + 2 * p < K || W + 2 * p < K) continue;
+      INFO("K=" << K << " p=" << p << " H=" << H << " W=" << W);
+      REQUIRE(ops::detail::im2col_use_parity(K, 2, p));
+      const long OH = ops::window_output_size(H, K, 2, p, "test"), OW = ops::window_output_size(W, K, 2, p, "test");
+      const long P = OH * OW, ld = 2 * P + 3;
+      const Tensor<double> x = randn<double>({C, H, W}, 41);
+      Tensor<double> rows({C * K * K, ld}, 7.0), planes({C * K * K, ld}, 7.0);
+      ops::detail::im2col_rows(x.data(), C, H, W, K, 2, p, OH, OW, rows.data(), ld);
+      ops::detail::im2col_parity(x.data(), C, H, W, K, p, OH, OW, planes.data(), ld);
+      CHECK(planes.vec() == rows.vec());  // the entries past P of each row keep their 7s in both
+
+      // into zeros, as the convolution's backward calls them: the same sums in the same order
+      Tensor<double> dcol = randn<double>({C * K * K, ld}, 43);
+      Tensor<double> dx_rows({C, H, W}, 0.0), dx_planes({C, H, W}, 0.0);
+      ops::detail::col2im_ld(dcol.data(), ld, C, H, W, K, 2, p, OH, OW, dx_rows.data());
+      ops::detail::col2im_parity(dcol.data(), ld, C, H, W, K, p, OH, OW, dx_planes.data());
+      CHECK(dx_planes.vec() == dx_rows.vec());
+      // it accumulates: folded again into its result, it doubles it (exactly, in binary)
+      ops::detail::col2im_parity(dcol.data(), ld, C, H, W, K, p, OH, OW, dx_planes.data());
+      CHECK(dx_planes.vec() == 2.0 * dx_rows.vec());
+    }
+  CHECK_FALSE(ops::detail::im2col_use_parity(3, 2, 0));
+  CHECK_FALSE(ops::detail::im2col_use_parity(3, 1, 1));
+  CHECK_FALSE(ops::detail::im2col_use_parity(1, 2, 1));
+  CHECK_FALSE(ops::detail::im2col_use_parity(1, 2, 0));
+  CHECK_FALSE(ops::detail::im2col_use_parity(5, 2, 2));
+}
+
 TEST_CASE("The fast path gives the same float results when its workspace is reused across shapes") {
   ops::Conv2dWorkspace<float> ws;
   for (const Geometry& g : geometries) {

@@ -5,12 +5,14 @@
 ///
 /// - `conv2d_forward` / `conv2d_backward`: the fast path. Each image is
 ///   unfolded by im2col into a (C*K*K, OH*OW) matrix and the convolution is
-///   a GEMM with the (OC, C*K*K) weight; images with small feature maps are
-///   grouped into one wider GEMM; OpenMP over groups of images. In float the
-///   products go through the kernels of core/gemm.hpp when the CPU has AVX2
-///   (whatever the compiler flags), otherwise through Eigen. 3x3 stride-1
-///   convolutions with at least 8 channels in and out go through Winograd's
-///   F(4x4, 3x3) instead (ops/winograd.hpp, 4 times fewer flops).
+///   a GEMM with the (OC, C*K*K) weight (3x3 stride-2 windows are unfolded
+///   through parity planes, ops/im2col_stride2.hpp); images with small
+///   feature maps are grouped into one wider GEMM; OpenMP over groups of
+///   images. In float the products go through the kernels of core/gemm.hpp
+///   when the CPU has AVX2 (whatever the compiler flags), otherwise through
+///   Eigen. 3x3 stride-1 convolutions with at least 8 channels in and out go
+///   through Winograd's F(4x4, 3x3) instead (ops/winograd.hpp, 4 times fewer
+///   flops).
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
 ///
@@ -182,7 +184,10 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
     T* dxb = dx.data() + n0 * C * H * W;
     std::fill(dxb, dxb + nb * C * H * W, T(0));
     for (index_t b = 0; b < nb; ++b)
-      detail::col2im_ld(col + b * P, L, C, H, W, K, stride, padding, OH, OW, dxb + b * C * H * W);
+      if (detail::im2col_use_parity(K, stride, padding))
+        detail::col2im_parity(col + b * P, L, C, H, W, K, padding, OH, OW, dxb + b * C * H * W);
+      else
+        detail::col2im_ld(col + b * P, L, C, H, W, K, stride, padding, OH, OW, dxb + b * C * H * W);
   }
   MatrixMap<T> dw(dweight.data(), OC, CKK);
   for (int t = 0; t < threads; ++t) dw += ConstMatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK);

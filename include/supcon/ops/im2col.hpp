@@ -17,6 +17,7 @@
 #include "supcon/config.hpp"
 #include "supcon/core/error.hpp"
 #include "supcon/core/tensor.hpp"
+#include "supcon/ops/im2col_stride2.hpp"
 
 namespace supcon::ops {
 
@@ -112,9 +113,11 @@ void im2col_rows(const T* x, index_t C, index_t H, index_t W, index_t K, index_t
 
 /// im2col into a matrix whose rows are `ld` apart (ld >= OH*OW), so that the
 /// columns of several images can sit side by side in one (C*K*K, B*OH*OW) block.
+/// 3x3 windows of stride 2 and padding 1 go through parity planes (im2col_stride2.hpp).
 template <class T>
 void im2col_ld(const T* x, index_t C, index_t H, index_t W, index_t K, index_t stride,
                index_t padding, index_t OH, index_t OW, T* col, index_t ld) {
+  if (im2col_use_parity(K, stride, padding)) return im2col_parity(x, C, H, W, K, padding, OH, OW, col, ld);
   if (OW <= 8 && H * W <= (index_t(1) << 30)) return im2col_gather(x, C, H, W, K, stride, padding, OH, OW, col, ld);
   im2col_rows(x, C, H, W, K, stride, padding, OH, OW, col, ld);
 }
