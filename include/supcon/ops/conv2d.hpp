@@ -184,10 +184,7 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
     T* dxb = dx.data() + n0 * C * H * W;
     std::fill(dxb, dxb + nb * C * H * W, T(0));
     for (index_t b = 0; b < nb; ++b)
-      if (detail::im2col_use_parity(K, stride, padding))
-        detail::col2im_parity(col + b * P, L, C, H, W, K, padding, OH, OW, dxb + b * C * H * W);
-      else
-        detail::col2im_ld(col + b * P, L, C, H, W, K, stride, padding, OH, OW, dxb + b * C * H * W);
+      detail::col2im_ld_consuming(col + b * P, L, C, H, W, K, stride, padding, OH, OW, dxb + b * C * H * W);
   }
   MatrixMap<T> dw(dweight.data(), OC, CKK);
   for (int t = 0; t < threads; ++t) dw += ConstMatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK);

@@ -145,6 +145,16 @@ void col2im_ld(const T* col, index_t ld, index_t C, index_t H, index_t W, index_
       }
     }
 }
+
+/// col2im_ld for a column block the caller no longer needs: the inverse of
+/// im2col_ld's choice, so 3x3 stride-2 windows go through parity planes,
+/// which zero col's padding entries on the way; dx is accumulated.
+template <class T>
+void col2im_ld_consuming(T* col, index_t ld, index_t C, index_t H, index_t W, index_t K, index_t stride,
+                         index_t padding, index_t OH, index_t OW, T* dx) {
+  if (im2col_use_parity(K, stride, padding)) return col2im_parity(col, ld, C, H, W, K, padding, OH, OW, dx);
+  col2im_ld(col, ld, C, H, W, K, stride, padding, OH, OW, dx);
+}
 }  // namespace detail
 
 /// Unfolds one image into columns.

@@ -18,7 +18,7 @@
 /// of the plane, which are the padding (oh = 0 for i = 0, ow = 0 for j = 0),
 /// are zeroed after the copy. The direct path copies rows of OW <= 16
 /// entries with a stride of 2, or gathers them through tables, and spent
-/// 30-40 % of these convolutions doing so (docs/performance.md). (Not for
+/// 30-44 % of these convolutions doing so (docs/performance.md). (Not for
 /// 1x1 windows: they read a single plane, which the split would copy along
 /// with three unused ones.)
 ///
@@ -69,19 +69,30 @@ T* plane(T* base, index_t p, index_t q, index_t OH, index_t OW) {
   return base + (2 * p + q) * plane_stride(OH, OW) + slack(OW);
 }
 
+/// Calls f(h, even, odd, pairs, last) for each row h of a map (H, W) that
+/// the planes at `base` hold: even and odd point at its entries in X_p0 and
+/// X_p1 (p = h mod 2); columns 2 s and 2 s + 1 are both inside and held for
+/// s < pairs, and with `last` column W - 1 = 2 pairs is held alone, in even.
+/// The one place that knows which entries the planes cover, for split and
+/// its inverse.
+template <class T, class F>
+void for_each_plane_row(index_t H, index_t W, index_t OH, index_t OW, T* base, const F& f) {
+  const index_t pairs = std::min(W / 2, OW);
+  const bool last = 2 * pairs < W && pairs < OW;
+  for (index_t p = 0; p < 2; ++p)
+    for (index_t r = 0; r < OH && 2 * r + p < H; ++r)
+      f(2 * r + p, plane(base, p, 0, OH, OW) + r * OW, plane(base, p, 1, OH, OW) + r * OW, pairs, last);
+}
+
 /// X_pq[r][s] = xc[2 r + p][2 s + q] for the map xc (H, W), 0 past its edges.
 template <class T>
 void split(const T* xc, index_t H, index_t W, index_t OH, index_t OW, T* base) {
-  const index_t pairs = std::min(W / 2, OW);  // columns 2 s and 2 s + 1 both inside and read
-  for (index_t p = 0; p < 2; ++p)
-    for (index_t r = 0; r < OH && 2 * r + p < H; ++r) {
-      const T* row = xc + (2 * r + p) * W;
-      T* even = plane(base, p, 0, OH, OW) + r * OW;
-      T* odd = plane(base, p, 1, OH, OW) + r * OW;
+  for_each_plane_row(H, W, OH, OW, base, [&](index_t h, T* even, T* odd, index_t pairs, bool last) {
+    const T* row = xc + h * W;
 #pragma omp simd
-      for (index_t s = 0; s < pairs; ++s) even[s] = row[2 * s], odd[s] = row[2 * s + 1];
-      if (2 * pairs < W && pairs < OW) even[pairs] = row[W - 1];  // odd[pairs] stays 0
-    }
+    for (index_t s = 0; s < pairs; ++s) even[s] = row[2 * s], odd[s] = row[2 * s + 1];
+    if (last) even[pairs] = row[W - 1];  // odd[pairs] stays 0
+  });
 }
 
 /// Zeroes the entries of one column row that read padding after a move back
@@ -124,7 +135,7 @@ void im2col_parity(const T* x, index_t C, index_t H, index_t W, index_t K, index
 template <class T>
 void col2im_parity(T* col, index_t ld, index_t C, index_t H, index_t W, index_t K, index_t padding, index_t OH,
                    index_t OW, T* dx) {
-  const index_t P = OH * OW, pairs = std::min(W / 2, OW);
+  const index_t P = OH * OW;
   for (index_t c = 0; c < C; ++c) {
     T* base = parity::planes<T>(OH, OW);
     for (index_t i = 0; i < K; ++i)
@@ -137,15 +148,12 @@ void col2im_parity(T* col, index_t ld, index_t C, index_t H, index_t W, index_t 
       }
     // forward: X_pq[r][s] = x[2 r + p][2 s + q]  =>  dx[2 r + p][2 s + q] += dX_pq[r][s]
     T* dxc = dx + c * H * W;
-    for (index_t p = 0; p < 2; ++p)
-      for (index_t r = 0; r < OH && 2 * r + p < H; ++r) {
-        T* out = dxc + (2 * r + p) * W;
-        const T* even = parity::plane(base, p, 0, OH, OW) + r * OW;
-        const T* odd = parity::plane(base, p, 1, OH, OW) + r * OW;
+    parity::for_each_plane_row(H, W, OH, OW, base, [&](index_t h, T* even, T* odd, index_t pairs, bool last) {
+      T* out = dxc + h * W;
 #pragma omp simd
-        for (index_t s = 0; s < pairs; ++s) out[2 * s] += even[s], out[2 * s + 1] += odd[s];
-        if (2 * pairs < W && pairs < OW) out[W - 1] += even[pairs];
-      }
+      for (index_t s = 0; s < pairs; ++s) out[2 * s] += even[s], out[2 * s + 1] += odd[s];
+      if (last) out[W - 1] += even[pairs];
+    });
   }
 }
 
