@@ -280,21 +280,23 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
 /// A tile of R rows of 2 NR floats in registers, written to C[0:m, 0:n] or
 /// added to it: whole rows straight to C, an edge tile through a buffer.
 template <int R>
-__attribute__((target("avx512f"))) inline void store_wide(const __m512 (&rows)[R][2], float* c, index_t rsc,
-                                                          index_t csc, index_t m, index_t n, bool accumulate) {
+__attribute__((target("avx512f"), always_inline)) inline void store_wide(const __m512 (&left)[R],
+                                                                         const __m512 (&right)[R], float* c,
+                                                                         index_t rsc, index_t csc, index_t m,
+                                                                         index_t n, bool accumulate) {
   if (m == R && n == 2 * NR && csc == 1) {
+    SUPCON_GEMM_UNROLL12
     for (int i = 0; i < R; ++i) {
       float* ci = c + i * rsc;
-      for (int v = 0; v < 2; ++v) {
-        const __m512 r = accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci + NR * v), rows[i][v]) : rows[i][v];
-        _mm512_storeu_ps(ci + NR * v, r);
-      }
+      const __m512 l = accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci), left[i]) : left[i];
+      const __m512 r = accumulate ? _mm512_add_ps(_mm512_loadu_ps(ci + NR), right[i]) : right[i];
+      _mm512_storeu_ps(ci, l), _mm512_storeu_ps(ci + NR, r);
     }
     return;
   }
   alignas(64) float tile[R * 2 * NR];
-  for (int i = 0; i < R; ++i)
-    for (int v = 0; v < 2; ++v) _mm512_store_ps(tile + i * 2 * NR + NR * v, rows[i][v]);
+  SUPCON_GEMM_UNROLL12
+  for (int i = 0; i < R; ++i) _mm512_store_ps(tile + i * 2 * NR, left[i]), _mm512_store_ps(tile + i * 2 * NR + NR, right[i]);
   store_edge(tile, 2 * NR, c, rsc, csc, m, n, accumulate);
 }
 
@@ -334,8 +336,8 @@ __attribute__((target("avx512f"))) inline void kernel_wide(index_t kc, const flo
     c50 = _mm512_fmadd_ps(r, x0, c50);
     c51 = _mm512_fmadd_ps(r, x1, c51);
   }
-  const __m512 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  store_wide(rows, c, rsc, csc, m, n, accumulate);
+  const __m512 left[MR] = {c00, c10, c20, c30, c40, c50}, right[MR] = {c01, c11, c21, c31, c41, c51};
+  store_wide(left, right, c, rsc, csc, m, n, accumulate);
 }
 
 /// The tall wide micro-tile: C[0:m, 0:n] (+)= A B for m <= 2 MR, n <= 2 NR,
@@ -351,8 +353,10 @@ __attribute__((target("avx512f"))) inline void kernel_tall(index_t kc, const flo
                                                            bool accumulate) {
   constexpr int R = 2 * MR;
   const float* a1 = a + a_next;
-  __m512 acc[R][2];
-  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  // two arrays of twelve, not one of 24 pairs: GCC keeps arrays of this size in registers, not that one
+  __m512 acc0[R], acc1[R];
+  SUPCON_GEMM_UNROLL12
+  for (int i = 0; i < R; ++i) acc0[i] = acc1[i] = _mm512_setzero_ps();
   for (index_t k = 0, ka = 0, kb = 0; k < kc; ++k, ka += MR, kb += bks) {
     _mm_prefetch(reinterpret_cast<const char*>(b0 + kb + 8 * bks), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b1 + kb + 8 * bks), _MM_HINT_T0);
@@ -360,17 +364,17 @@ __attribute__((target("avx512f"))) inline void kernel_tall(index_t kc, const flo
     SUPCON_GEMM_UNROLL6
     for (int i = 0; i < MR; ++i) {
       const __m512 r = _mm512_set1_ps(a[ka + i]);
-      acc[i][0] = _mm512_fmadd_ps(r, x0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(r, x1, acc[i][1]);
+      acc0[i] = _mm512_fmadd_ps(r, x0, acc0[i]);
+      acc1[i] = _mm512_fmadd_ps(r, x1, acc1[i]);
     }
     SUPCON_GEMM_UNROLL6
     for (int i = 0; i < MR; ++i) {
       const __m512 r = _mm512_set1_ps(a1[ka + i]);
-      acc[MR + i][0] = _mm512_fmadd_ps(r, x0, acc[MR + i][0]);
-      acc[MR + i][1] = _mm512_fmadd_ps(r, x1, acc[MR + i][1]);
+      acc0[MR + i] = _mm512_fmadd_ps(r, x0, acc0[MR + i]);
+      acc1[MR + i] = _mm512_fmadd_ps(r, x1, acc1[MR + i]);
     }
   }
-  store_wide(acc, c, rsc, csc, m, n, accumulate);
+  store_wide(acc0, acc1, c, rsc, csc, m, n, accumulate);
 }
 
 /// The narrow micro-tile for CPUs with AVX-512, for products whose C has a
