@@ -28,12 +28,14 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_ours(exe, bench_filter, env, repeat):
+def run_ours(exe, bench_filter, env, repeat, min_time=None):
     """{name: (seconds, items)} from a Google Benchmark program (median of repeats)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         cmd = [exe, f"--benchmark_filter={bench_filter}", f"--benchmark_out={f.name}",
                "--benchmark_out_format=json", f"--benchmark_repetitions={repeat}",
                "--benchmark_report_aggregates_only=true"]
+        if min_time is not None:
+            cmd.append(f"--benchmark_min_time={min_time}")
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
         data = json.load(open(f.name))
     out = {}
@@ -57,7 +59,9 @@ def measure_ours(args, env):
         ours.update(run_ours(os.path.join(args.build, "bench", "bench_train"), "/(forward|backward)", env, args.repeat))
     if "step" in todo:
         nets = "|".join(args.nets.split(","))
-        ours.update(run_ours(os.path.join(args.build, "bench", "bench_train"), f"({nets})/supcon_step", env, 1))
+        # steps for at least --step-min-time seconds, averaged: several steps, as on PyTorch's side
+        ours.update(run_ours(os.path.join(args.build, "bench", "bench_train"), f"({nets})/supcon_step", env, 1,
+                             args.step_min_time))
     return ours
 
 
@@ -79,11 +83,12 @@ def main():
     p.add_argument("--batch", type=int, default=128, help="samples per step (two views each)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--step-repeat", type=int, default=5, help="timed training steps per network on PyTorch's side")
+    p.add_argument("--step-min-time", type=float, default=3.0, help="seconds of training steps on our side")
     p.add_argument("--nets", default="resnet18,demo", help="comma-separated networks of the step workload")
     p.add_argument("--rounds", type=int, default=1, help="runs of both sides, in turn (see above)")
     args = p.parse_args()
-    if args.rounds < 1 or args.repeat < 1 or args.step_repeat < 1:
-        p.error("--rounds, --repeat and --step-repeat must be at least 1")
+    if args.rounds < 1 or args.repeat < 1 or args.step_repeat < 1 or not args.step_min_time > 0:
+        p.error("--rounds, --repeat and --step-repeat must be at least 1, --step-min-time above 0")
     base = dict(os.environ, OMP_NUM_THREADS="2", GLIBC_TUNABLES="glibc.malloc.hugetlb=1",
                 SUPCON_BENCH_MAX_N=str(args.max_n), SUPCON_BENCH_BATCH=str(args.batch))
     peer_env = dict(base, OPENBLAS_NUM_THREADS="2")
