@@ -277,8 +277,10 @@ __attribute__((target("avx2,fma"))) inline void kernel(index_t kc, const float* 
   store_edge(tile, NR, c, rsc, csc, m, n, accumulate);
 }
 
-/// A tile of R rows of 2 NR floats in registers, written to C[0:m, 0:n] or
-/// added to it: whole rows straight to C, an edge tile through a buffer.
+/// A tile of R rows of 2 NR floats in registers (left[i]: columns 0..NR-1
+/// of row i, right[i]: NR..2 NR-1), written to C[0:m, 0:n] or added to it:
+/// whole rows straight to C, an edge tile through a buffer. Inlined with its
+/// loops unrolled, so that the caller's accumulators stay registers.
 template <int R>
 __attribute__((target("avx512f"), always_inline)) inline void store_wide(const __m512 (&left)[R],
                                                                          const __m512 (&right)[R], float* c,
@@ -296,7 +298,10 @@ __attribute__((target("avx512f"), always_inline)) inline void store_wide(const _
   }
   alignas(64) float tile[R * 2 * NR];
   SUPCON_GEMM_UNROLL12
-  for (int i = 0; i < R; ++i) _mm512_store_ps(tile + i * 2 * NR, left[i]), _mm512_store_ps(tile + i * 2 * NR + NR, right[i]);
+  for (int i = 0; i < R; ++i) {
+    _mm512_store_ps(tile + i * 2 * NR, left[i]);
+    _mm512_store_ps(tile + i * 2 * NR + NR, right[i]);
+  }
   store_edge(tile, 2 * NR, c, rsc, csc, m, n, accumulate);
 }
 
