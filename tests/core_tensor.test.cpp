@@ -99,6 +99,38 @@ TEST_CASE("cast converts every element") {
   CHECK(f[2] == 3.25f);
 }
 
+TEST_CASE("for_each_run hands out consecutive runs that cover every index once") {
+  for (int threads : {1, 2, 3})
+    layers_test::with_threads(threads, [] {
+      for (std::int64_t n : {std::int64_t(1), std::int64_t(5), std::int64_t(16), std::int64_t(1000)}) {
+        const std::int64_t runs = supcon::sum_runs(n, 10, 1 << 20);
+        REQUIRE(runs >= 1);
+        REQUIRE(runs <= n);
+        std::vector<int> hits(static_cast<std::size_t>(n), 0);
+        std::vector<std::int64_t> begin(static_cast<std::size_t>(runs), -1), end = begin;
+        supcon::for_each_run(n, runs, [&](std::int64_t r, std::int64_t b, std::int64_t e) {
+          begin[static_cast<std::size_t>(r)] = b, end[static_cast<std::size_t>(r)] = e;
+          for (std::int64_t i = b; i < e; ++i) ++hits[static_cast<std::size_t>(i)];
+        });
+        CHECK(std::count(hits.begin(), hits.end(), 1) == n);
+        CHECK(begin.front() == 0);
+        CHECK(end.back() == n);
+        for (std::size_t r = 1; r < begin.size(); ++r) CHECK(begin[r] == end[r - 1]);
+      }
+    });
+}
+
+TEST_CASE("sum_runs gives a run to each thread, and up to 16 while their buffers stay an eighth of the data") {
+  layers_test::with_threads(2, [] {
+    CHECK(supcon::sum_runs(100, 1000, 8 * 1000 * 100) == 16);  // room for 100 buffers: 16
+    CHECK(supcon::sum_runs(100, 1000, 8 * 1000 * 5) == 5);     // room for 5
+    CHECK(supcon::sum_runs(100, 1000, 1000) == 2);             // room for none: one per thread
+    CHECK(supcon::sum_runs(3, 1000, 1 << 30) == 3);            // never more runs than items
+  });
+  // the same count for any thread count up to 16 where the eighth allows 16
+  layers_test::with_threads(3, [] { CHECK(supcon::sum_runs(100, 1000, 8 * 1000 * 100) == 16); });
+}
+
 // glibc's own malloc only: the sanitizers replace it (and refuse mallopt)
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

@@ -2,6 +2,7 @@
 // Helpers shared by the layer and op tests.
 #include <cstdint>
 #include <functional>
+#include <vector>
 #include <supcon/config.hpp>
 #include <supcon/core/rng.hpp>
 #include <supcon/core/tensor.hpp>
@@ -36,6 +37,18 @@ inline void with_threads(int threads, const std::function<void()>& f) {
   (void)threads;
   f();
 #endif
+}
+
+/// Whether backward(dx, dw), dw starting at zeros of dw_shape, gives the same
+/// dx and dw bit for bit on one, two and three threads.
+inline bool same_bits_on_1_2_3_threads(
+    const supcon::Shape& dw_shape,
+    const std::function<void(supcon::Tensor<float>& dx, supcon::Tensor<float>& dw)>& backward) {
+  std::vector<supcon::Tensor<float>> dx(3), dw(3, supcon::Tensor<float>(dw_shape));
+  for (std::size_t i = 0; i < 3; ++i) with_threads(static_cast<int>(i) + 1, [&] { backward(dx[i], dw[i]); });
+  for (std::size_t i = 1; i < 3; ++i)
+    if (dw[i].vec() != dw[0].vec() || dx[i].vec() != dx[0].vec()) return false;
+  return true;
 }
 
 }  // namespace layers_test

@@ -78,6 +78,18 @@ TEST_CASE("Grouped and direct convolutions equal the direct loops on three threa
   });
 }
 
+TEST_CASE("Float gradients of grouped convolutions are the same bit for bit on one, two and three threads") {
+  // 96 images of 12x12, stride 2: 7 groups of 15 images whatever the threads,
+  // each group's weight gradient summed into its own run's partial, the
+  // groups to whichever thread is free
+  const Tensor<float> x = randn<float>({96, 8, 12, 12}, 41), w = randn<float>({16, 8, 3, 3}, 42);
+  const Tensor<float> dy = randn<float>({96, 16, 6, 6}, 43);
+  CHECK(layers_test::same_bits_on_1_2_3_threads(w.shape(), [&](Tensor<float>& dx, Tensor<float>& dw) {
+    ops::Conv2dWorkspace<float> ws;
+    ops::conv2d_backward(dy, x, w, 2, 1, dx, dw, nullptr, ws);
+  }));
+}
+
 TEST_CASE("Float convolutions equal the direct loops to float rounding") {
   for (const Geometry& g : geometries) check_against_naive<float>(g);
 }

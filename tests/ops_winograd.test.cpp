@@ -94,6 +94,18 @@ TEST_CASE("Float Winograd convolutions equal the direct loops on one thread and 
     });
 }
 
+TEST_CASE("Float Winograd gradients are the same bit for bit on one, two and three threads") {
+  // 64 images of 16x16 make 8 blocks of 8 images whatever the threads, each
+  // block's weight gradient summed into its own run's partial: the blocks go
+  // to whichever thread is free, and the sum may not depend on which that was
+  const Tensor<float> x = randn<float>({64, 8, 16, 16}, 31), w = randn<float>({8, 8, 3, 3}, 32);
+  const Tensor<float> dy = randn<float>({64, 8, 16, 16}, 33);
+  CHECK(layers_test::same_bits_on_1_2_3_threads(w.shape(), [&](Tensor<float>& dx, Tensor<float>& dw) {
+    ops::WinogradWorkspace<float> ws;
+    ops::conv2d_winograd_backward(dy, x, w, 1, dx, dw, nullptr, ws);
+  }));
+}
+
 TEST_CASE("Output rows interleave and de-interleave the tiles' four arrays for every row length") {
   namespace wg = ops::detail::winograd;
   constexpr long L = 13;  // four arrays of 13 tiles

@@ -35,6 +35,15 @@ inline int max_threads() {
 #endif
 }
 
+/// Threads of the enclosing OpenMP parallel region (1 outside one).
+inline int omp_threads_here() {
+#if SUPCON_HAS_OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 /// The calling thread's share [first, second) of n items split evenly over
 /// the threads of the enclosing OpenMP parallel region (all n outside one).
 inline std::pair<std::int64_t, std::int64_t> thread_share(std::int64_t n) {
@@ -46,18 +55,46 @@ inline std::pair<std::int64_t, std::int64_t> thread_share(std::int64_t n) {
   return {n * t / threads, n * (t + 1) / threads};
 }
 
-/// Calls f(begin, end) on consecutive ranges that cover [0, n): one range
-/// per OpenMP thread when n reaches `grain` per thread, else one range on the
-/// calling thread. For element-wise passes over large tensors, which would
-/// otherwise leave the other threads waiting.
+/// Calls f(begin, end) on consecutive ranges that cover [0, n), each of at
+/// least `grain` items, up to four per OpenMP thread; one range on the
+/// calling thread when n is under two grains. For element-wise passes over
+/// large tensors, which would otherwise leave the other threads waiting.
 template <class F>
 void parallel_ranges(std::int64_t n, const F& f, std::int64_t grain = 1 << 15) {
-  const std::int64_t threads = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), n / grain));
-  if (threads == 1) return f(std::int64_t(0), n);
+  // up to four ranges per thread, handed to whichever thread is free: on
+  // cores of unequal speed an even split would wait for the slowest
+  const std::int64_t pieces = std::min<std::int64_t>(4 * max_threads(), n / grain);
+  if (pieces <= 1) return f(std::int64_t(0), n);
 #if SUPCON_HAS_OPENMP
-#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
+  const int threads = static_cast<int>(std::min<std::int64_t>(max_threads(), pieces));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-  for (std::int64_t t = 0; t < threads; ++t) f(n * t / threads, n * (t + 1) / threads);
+  for (std::int64_t p = 0; p < pieces; ++p) f(n * p / pieces, n * (p + 1) / pieces);
+}
+
+/// Runs for a loop over n items that sums into partial buffers of run_len
+/// entries, one buffer per run (see for_each_run): one per thread, or up to
+/// 16 while the buffers together hold at most an eighth of data_len, the
+/// entries the loop reads (each buffer is written and read once more when
+/// the runs' sums are added); never more than n. Where the eighth allows 16,
+/// the count, and so the sum, is the same for any number of threads up to 16.
+inline std::int64_t sum_runs(std::int64_t n, std::int64_t run_len, std::int64_t data_len) {
+  const std::int64_t by_traffic = data_len / (8 * std::max<std::int64_t>(1, run_len));
+  const std::int64_t runs = std::max<std::int64_t>(max_threads(), std::min<std::int64_t>(16, by_traffic));
+  return std::max<std::int64_t>(1, std::min(n, runs));
+}
+
+/// Calls f(run, begin, end) for each of `runs` consecutive ranges covering
+/// [0, n), every range on one OpenMP thread, the ranges to whichever thread
+/// is free. A loop that sums item by item into the buffer of its run, and
+/// then adds the runs' buffers in run order, gets the same sum whichever
+/// thread ran what: balanced on cores of unequal speed, yet reproducible.
+template <class F>
+void for_each_run(std::int64_t n, std::int64_t runs, const F& f) {
+#if SUPCON_HAS_OPENMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+  for (std::int64_t r = 0; r < runs; ++r) f(r, n * r / runs, n * (r + 1) / runs);
 }
 
 }  // namespace supcon

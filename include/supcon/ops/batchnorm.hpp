@@ -123,16 +123,19 @@ void relu_grad_channel(const T* dy, const std::uint8_t* mask, index_t ds, index_
   for (index_t n = 0; n < N; ++n) relu_mask_grad_range(dy + n * ds, mask + n * ds, out + n * S, 0, S);
 }
 
-/// f(q, c) for the calling thread's share of the slices q < N C (channel
-/// c = q mod C), in memory order: the passes that write a slice each then
-/// stream through memory, where a pass per channel would write a slice here
-/// and a slice there, partial cache lines at each end. Called in the same
-/// parallel region as the channels' sums, after them, to wake the threads
-/// once per op.
+/// f(q, c) for the slices q < N C (channel c = q mod C) in runs of
+/// consecutive slices, up to four runs per thread of the enclosing parallel
+/// region, each run to whichever thread is free: the passes that write a
+/// slice each then stream through memory, where a pass per channel would
+/// write a slice here and a slice there, partial cache lines at each end.
+/// Called in the same parallel region as the channels' sums, after them, to
+/// wake the threads once per op.
 template <class F>
-void for_each_slice_share(index_t N, index_t C, const F& f) {
-  const auto [b, e] = thread_share(N * C);
-  for (index_t q = b; q < e; ++q) f(q, q % C);
+void for_each_slice_run(index_t N, index_t C, const F& f) {
+  const index_t slices = N * C, runs = std::min<index_t>(slices, 4 * omp_threads_here());
+#pragma omp for schedule(dynamic, 1)
+  for (index_t r = 0; r < runs; ++r)
+    for (index_t q = slices * r / runs; q < slices * (r + 1) / runs; ++q) f(q, q % C);
 }
 
 /// Entries [0, n) of y = scale x + shift, or with a mask, of relu(scale x +
@@ -173,7 +176,7 @@ void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, c
   std::vector<T> scale(static_cast<std::size_t>(C)), shift(static_cast<std::size_t>(C));
 #pragma omp parallel
   {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (index_t c = 0; c < C; ++c) {
       // One pass over the channel for the sums of d = x - x0 and d^2, with x0 its
       // first value: shifting by a value of the channel keeps E[d^2] - E[d]^2
@@ -196,7 +199,7 @@ void batchnorm_forward_train_impl(const Tensor<T>& x, const Tensor<T>& weight, c
       shift[c] = static_cast<T>(bias[c] - mu * weight[c] * invstd);
     }
     // (the loop's barrier: every channel's scale and shift are set)
-    for_each_slice_share(N, C, [&](index_t q, index_t c) {
+    for_each_slice_run(N, C, [&](index_t q, index_t c) {
       batchnorm_apply(x.data() + q * S, y.data() + q * S, mask ? mask + q * S : nullptr, S, scale[c], shift[c],
                       skip ? skip + q * S : nullptr);
     });
@@ -264,7 +267,7 @@ void batchnorm_forward_eval(const Tensor<T>& x, const Tensor<T>& weight, const T
   const auto d = detail::batchnorm_dims(x, weight, "batchnorm");
   const index_t N = d.N, C = d.C, S = d.S;
   y.resize_for_overwrite(x.shape());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c) {
     const T invstd = T(1) / std::sqrt(running_var[c] + eps);
     const T scale = weight[c] * invstd, shift = bias[c] - running_mean[c] * scale;
@@ -298,7 +301,7 @@ void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask
     const bool mask_in_sums = mask && std::is_same_v<T, float> && avx512::enabled();
     std::vector<T, supcon::detail::default_init_allocator<T>> relu_grad(
         mask && !mask_in_sums ? static_cast<std::size_t>(N * S) : 0);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (index_t c = 0; c < C; ++c) {
       const T mu = mean[c];
       const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
@@ -319,7 +322,7 @@ void batchnorm_backward_train_impl(const Tensor<T>& dy, const std::uint8_t* mask
           batchnorm_dx_coefficients<T>(invstd, static_cast<double>(weight[c]), sum_dy, sum_dy_xhat, M);
     }
     // (the loop's barrier: every channel's coefficients are set)
-    for_each_slice_share(N, C, [&](index_t q, index_t c) {
+    for_each_slice_run(N, C, [&](index_t q, index_t c) {
       const DxCoefficients<T>& cf = coef[static_cast<std::size_t>(c)];
       batchnorm_dx_slice(dy.data() + q * S, mask ? mask + q * S : nullptr, x.data() + q * S, dx.data() + q * S, S,
                          cf.a, cf.k, mean[c], cf.b);
@@ -380,17 +383,17 @@ index_t batchnorm_forward_train_sync(const Tensor<T>& x, const Tensor<T>& weight
     }
     return acc;
   };
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c) stats[static_cast<std::size_t>(c)] = channel_sum(c, 0, false);
   stats[static_cast<std::size_t>(C)] = static_cast<double>(N * S);
   reduce(stats.data(), C + 1);
   const double M = stats[static_cast<std::size_t>(C)];
   require<ValueError>(M > 1, "batchnorm: training needs more than one value per channel over all processes");
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c)
     sq[static_cast<std::size_t>(c)] = channel_sum(c, stats[static_cast<std::size_t>(c)] / M, true);
   reduce(sq.data(), C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c) {
     const double mu = stats[static_cast<std::size_t>(c)] / M, v = sq[static_cast<std::size_t>(c)] / M;
     mean[c] = static_cast<T>(mu);
@@ -421,7 +424,7 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
   dx.resize_for_overwrite(x.shape());
   // sums = [sum dy (C), sum dy (x - mean) (C)], local then global
   std::vector<double> sums(static_cast<std::size_t>(2 * C), 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c) {
     const auto [s1, s2] = detail::batchnorm_grad_sums(dy.data() + c * S, C * S, x.data() + c * S, C * S, mean[c], N, S);
     const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
@@ -432,7 +435,7 @@ void batchnorm_backward_train_sync(const Tensor<T>& dy, const Tensor<T>& x, cons
     sums[static_cast<std::size_t>(C + c)] = s2;
   }
   reduce(sums.data(), 2 * C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c) {
     // forward: xhat = (x - mean) invstd with the global mean and variance: the
     // dx of batchnorm_backward_train with the global sums and count
@@ -456,7 +459,7 @@ void batchnorm_backward_eval(const Tensor<T>& dy, const Tensor<T>& x, const Tens
   require<ShapeError>(dy.shape() == x.shape(), "batchnorm_backward: dy has shape ",
                       shape_str(dy.shape()), ", expected ", shape_str(x.shape()));
   dx.resize_for_overwrite(x.shape());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t c = 0; c < C; ++c) {
     const T invstd = T(1) / std::sqrt(running_var[c] + eps), scale = weight[c] * invstd;
     T sum_dy = 0, sum_dy_xhat = 0;

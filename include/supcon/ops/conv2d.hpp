@@ -39,7 +39,7 @@ template <class T>
 struct Conv2dWorkspace {
   Tensor<T> col;      ///< (threads, C*K*K, B*OH*OW)
   Tensor<T> out;      ///< (threads, OC, B*OH*OW)
-  Tensor<T> dweight;  ///< (threads, OC, C*K*K)
+  Tensor<T> dweight;  ///< (runs, OC, C*K*K), one partial sum per run of blocks
   WinogradWorkspace<T> winograd;  ///< buffers of the Winograd path
 };
 
@@ -75,7 +75,8 @@ inline index_t conv2d_images_per_block(index_t N, index_t P, int threads) {
 /// y is resized to (N, OC, OH, OW) and assigned:
 ///   y[n] (OC, OH*OW) = weight (OC, C*K*K) * im2col(x[n]) + bias
 /// Blocks of B images are unfolded side by side into one (C*K*K, B*OH*OW)
-/// matrix and multiplied at once; OpenMP over blocks, each GEMM on one thread.
+/// matrix and multiplied at once; OpenMP over blocks, each GEMM on one thread,
+/// each block to whichever thread is free.
 /// A 1x1 convolution with stride 1 and no padding multiplies x[n] directly.
 template <class T>
 void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg<T>* bias,
@@ -93,7 +94,7 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
   if (!direct) ws.col.resize({threads, CKK, B * P});
   if (B > 1) ws.out.resize({threads, OC, B * P});
   const ConstMatrixMap<T> w(weight.data(), OC, CKK);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t blk = 0; blk < blocks; ++blk) {
     const int t = thread_index();
     const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
@@ -120,7 +121,9 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
 
 /// Fast backward. dy is (N, OC, OH, OW); x and weight as in the forward.
 /// dx is resized to x's shape and ASSIGNED; dweight (OC, C, K, K) and
-/// dbias (OC,) (when not null) are ACCUMULATED. Same blocks as the forward.
+/// dbias (OC,) (when not null) are ACCUMULATED. Same blocks as the forward,
+/// in runs (for_each_run), so that dweight does not depend on which thread
+/// ran which block.
 template <class T>
 void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& weight,
                      index_t stride, index_t padding, Tensor<T>& dx, Tensor<T>& dweight,
@@ -141,14 +144,16 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
   dx.resize_for_overwrite(x.shape());
   if (!direct) ws.col.resize({threads, CKK, B * P});
   if (B > 1) ws.out.resize({threads, OC, B * P});
-  ws.dweight.resize({threads, OC, CKK});
+  // one partial dweight per run of blocks, summed in run order below
+  const index_t runs = sum_runs(blocks, OC * CKK, N * (C * H * W + OC * P));
+  ws.dweight.resize({runs, OC, CKK});
   ws.dweight.zero();
   const ConstMatrixMap<T> w(weight.data(), OC, CKK);
-#pragma omp parallel for schedule(static)
-  for (index_t blk = 0; blk < blocks; ++blk) {
+  // block blk, its weight gradient added into run r's partial sum
+  const auto backward_block = [&](index_t r, index_t blk) {
     const int t = thread_index();
     const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
-    MatrixMap<T> dw_t(ws.dweight.data() + t * OC * CKK, OC, CKK);
+    MatrixMap<T> dw_t(ws.dweight.data() + r * OC * CKK, OC, CKK);
     // dy of the block as one (OC, B*P) matrix
     const T* dyb = dy.data() + n0 * OC * P;
     if (B > 1) {
@@ -167,7 +172,7 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
         dw_t.noalias() += dy_mat * ConstMatrixMap<T>(xb, C, P).transpose();
       if (!gemm_fast<T>(C, P, OC, weight.data(), 1, CKK, dyb, L, 1, dxn, P, false))
         MatrixMap<T>(dxn, C, P).noalias() = w.transpose() * dy_mat;
-      continue;
+      return;
     }
     // forward: y_block = W col  =>  dW += dy_block col^T  and  dcol = W^T dy_block
     T* col = ws.col.data() + t * CKK * B * P;
@@ -185,9 +190,12 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
     std::fill(dxb, dxb + nb * C * H * W, T(0));
     for (index_t b = 0; b < nb; ++b)
       detail::col2im_ld_consuming(col + b * P, L, C, H, W, K, stride, padding, OH, OW, dxb + b * C * H * W);
-  }
+  };
+  for_each_run(blocks, runs, [&](index_t r, index_t first, index_t end) {
+    for (index_t blk = first; blk < end; ++blk) backward_block(r, blk);
+  });
   MatrixMap<T> dw(dweight.data(), OC, CKK);
-  for (int t = 0; t < threads; ++t) dw += ConstMatrixMap<T>(ws.dweight.data() + t * OC * CKK, OC, CKK);
+  for (index_t r = 0; r < runs; ++r) dw += ConstMatrixMap<T>(ws.dweight.data() + r * OC * CKK, OC, CKK);
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)
     for (index_t n = 0; n < N; ++n)

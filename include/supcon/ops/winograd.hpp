@@ -55,7 +55,7 @@ struct WinogradWorkspace {
   Tensor<T> u;     ///< (36, OC, C) transformed weights, in the product's panels when packed_products
   Tensor<T> v;     ///< (threads, 36, C, T) transformed input tiles of one block (T rounded up to panels)
   Tensor<T> m;     ///< (threads, 36, OC, T) products, or Z = A dY A^T in the backward
-  Tensor<T> du;    ///< (threads, 36, OC, C) partial weight gradients
+  Tensor<T> du;    ///< (runs, 36, OC, C) partial weight gradients, one per run of blocks
   Tensor<T> work;  ///< (threads, work_len) work of the transforms
 };
 
@@ -740,7 +740,7 @@ void accumulate_weight_grad(T* dU, index_t parts, index_t part_len, index_t plan
                             T* dweight) {
   const index_t kernels = OC * C;
   constexpr index_t Width = 64;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (index_t m0 = 0; m0 < kernels; m0 += Width) {
     const index_t n = std::min(Width, kernels - m0);
     for (index_t t = 1; t < parts; ++t)
@@ -770,18 +770,21 @@ index_t check(const Tensor<T>& x, const Tensor<T>& weight, index_t padding) {
   return window_output_size(x.dim(2), 3, 1, padding, "conv2d_winograd");
 }
 
-/// Calls f(n0, nb, L, V, M, work) for every block of the plan k over N images
-/// (first image n0, nb images, L = nb P tiles), OpenMP over blocks; V, M and
-/// work are the calling thread's buffers, sized by plan (k.v_len, k.m_len, k.work_len).
+/// Calls f(n0, nb, L, V, M, work) for block blk of the plan k over N images
+/// (first image n0, nb images, L = nb P tiles); V, M and work are the calling
+/// thread's buffers, sized by plan (k.v_len, k.m_len, k.work_len).
+template <class T, class F>
+void run_block(const Blocks& k, index_t N, index_t blk, WinogradWorkspace<T>& ws, const F& f) {
+  const int t = thread_index();
+  const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
+  f(n0, nb, nb * k.P, ws.v.data() + t * k.v_len, ws.m.data() + t * k.m_len, ws.work.data() + t * k.work_len);
+}
+
+/// run_block for every block, OpenMP over blocks, each to whichever thread is free.
 template <class T, class F>
 void for_each_block(const Blocks& k, index_t N, WinogradWorkspace<T>& ws, const F& f) {
-#pragma omp parallel for schedule(static)
-  for (index_t blk = 0; blk < k.blocks; ++blk) {
-    const int t = thread_index();
-    const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0);
-    f(n0, nb, nb * k.P, ws.v.data() + t * k.v_len, ws.m.data() + t * k.m_len,
-      ws.work.data() + t * k.work_len);
-  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t blk = 0; blk < k.blocks; ++blk) run_block(k, N, blk, ws, f);
 }
 
 /// C (m, n) = A (m, k) B (k, n), or += when `accumulate`; B^T instead of B
@@ -876,26 +879,23 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
 
   // forward: Y = A^T (U .* V) A, U = G g G^T  =>  dU = sum_t (A dY A^T) .* V, dg = G^T dU G
   const wg::Blocks k = wg::plan(N, C, OC, OH, OW, ws);
-  const int threads = max_threads();
   const index_t du_plane = wg::plane_stride(OC * C), du_len = wg::kPositions * du_plane;
-  ws.du.resize({threads, du_len});
-  // thread t's partial dU is assigned by its first block, so it needs no zeroing first
-  std::vector<char> started(static_cast<std::size_t>(threads), 0);
-  // Z is thread t's product buffer
-  wg::for_each_block(k, N, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
-    wg::transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
-    wg::transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
-    // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
-    const int t = thread_index();
-    T* dU = ws.du.data() + t * du_len;
-    for (index_t xi = 0; xi < wg::kPositions; ++xi)
-      wg::product(OC, C, L, Z + xi * wg::m_plane(OC, L), V + xi * wg::v_plane(C, L, false), true, dU + xi * du_plane,
-                  started[t] != 0);
-    started[t] = 1;
+  // one partial dU per run of blocks, assigned by the run's first block
+  const index_t runs = sum_runs(k.blocks, du_len, N * (C * H * W + OC * OH * OW));
+  ws.du.resize({runs, du_len});
+  for_each_run(k.blocks, runs, [&](index_t r, index_t first, index_t end) {
+    T* dU = ws.du.data() + r * du_len;
+    for (index_t blk = first; blk < end; ++blk)  // Z is this thread's product buffer
+      wg::run_block(k, N, blk, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
+        wg::transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
+        wg::transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
+        // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
+        for (index_t xi = 0; xi < wg::kPositions; ++xi)
+          wg::product(OC, C, L, Z + xi * wg::m_plane(OC, L), V + xi * wg::v_plane(C, L, false), true,
+                      dU + xi * du_plane, blk > first);
+      });
   });
-  for (int t = 0; t < threads; ++t)  // a thread with no block (fewer blocks than threads) adds nothing
-    if (!started[t]) std::fill(ws.du.data() + t * du_len, ws.du.data() + (t + 1) * du_len, T(0));
-  wg::accumulate_weight_grad(ws.du.data(), threads, du_len, du_plane, OC, C, dweight.data());
+  wg::accumulate_weight_grad(ws.du.data(), runs, du_len, du_plane, OC, C, dweight.data());
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)
     for (index_t n = 0; n < N; ++n)
