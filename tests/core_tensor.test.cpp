@@ -126,6 +126,7 @@ TEST_CASE("sum_runs gives a run to each thread, and up to 16 while their buffers
     CHECK(supcon::sum_runs(100, 1000, 8 * 1000 * 5) == 5);     // room for 5
     CHECK(supcon::sum_runs(100, 1000, 1000) == 2);             // room for none: one per thread
     CHECK(supcon::sum_runs(3, 1000, 1 << 30) == 3);            // never more runs than items
+    CHECK(supcon::sum_runs(0, 1000, 1 << 30) == 0);
   });
   // the same count for any thread count up to 16 where the eighth allows 16
   layers_test::with_threads(3, [] { CHECK(supcon::sum_runs(100, 1000, 8 * 1000 * 100) == 16); });

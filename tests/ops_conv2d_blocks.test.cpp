@@ -90,6 +90,18 @@ TEST_CASE("Float gradients of grouped convolutions are the same bit for bit on o
   }));
 }
 
+TEST_CASE("An empty batch adds nothing to the weight gradient, on the Winograd path and the grouped one") {
+  for (long k : {3, 1}) {  // 8 channels 3x3 stride 1: Winograd; 1x1: grouped
+    const Tensor<float> x({0, 8, 6, 6}), w = randn<float>({8, 8, k, k}, 44), dy({0, 8, 6, 6});
+    Tensor<float> dx, dw = randn<float>(w.shape(), 45);
+    const Tensor<float> before = dw;
+    ops::Conv2dWorkspace<float> ws;
+    ops::conv2d_backward(dy, x, w, 1, k / 2, dx, dw, nullptr, ws);
+    CHECK(dx.shape() == x.shape());
+    CHECK(dw.vec() == before.vec());
+  }
+}
+
 TEST_CASE("Float convolutions equal the direct loops to float rounding") {
   for (const Geometry& g : geometries) check_against_naive<float>(g);
 }

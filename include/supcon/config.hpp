@@ -81,7 +81,7 @@ void parallel_ranges(std::int64_t n, const F& f, std::int64_t grain = 1 << 15) {
 inline std::int64_t sum_runs(std::int64_t n, std::int64_t run_len, std::int64_t data_len) {
   const std::int64_t by_traffic = data_len / (8 * std::max<std::int64_t>(1, run_len));
   const std::int64_t runs = std::max<std::int64_t>(max_threads(), std::min<std::int64_t>(16, by_traffic));
-  return std::max<std::int64_t>(1, std::min(n, runs));
+  return std::min(n, runs);
 }
 
 /// Calls f(run, begin, end) for each of `runs` consecutive ranges covering

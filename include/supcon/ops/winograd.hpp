@@ -895,7 +895,7 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
                       dU + xi * du_plane, blk > first);
       });
   });
-  wg::accumulate_weight_grad(ws.du.data(), runs, du_len, du_plane, OC, C, dweight.data());
+  if (runs > 0) wg::accumulate_weight_grad(ws.du.data(), runs, du_len, du_plane, OC, C, dweight.data());
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)
     for (index_t n = 0; n < N; ++n)
