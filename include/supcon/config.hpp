@@ -44,17 +44,6 @@ inline int omp_threads_here() {
 #endif
 }
 
-/// The calling thread's share [first, second) of n items split evenly over
-/// the threads of the enclosing OpenMP parallel region (all n outside one).
-inline std::pair<std::int64_t, std::int64_t> thread_share(std::int64_t n) {
-#if SUPCON_HAS_OPENMP
-  const std::int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-#else
-  const std::int64_t t = 0, threads = 1;
-#endif
-  return {n * t / threads, n * (t + 1) / threads};
-}
-
 /// Calls f(begin, end) on consecutive ranges that cover [0, n), each of at
 /// least `grain` items, up to four per OpenMP thread; one range on the
 /// calling thread when n is under two grains. For element-wise passes over
