@@ -3,6 +3,7 @@
 // backward against central differences, and its refusals.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <functional>
 #include <type_traits>
 #include <vector>
@@ -123,6 +124,30 @@ TEST_CASE("Output rows interleave and de-interleave the tiles' four arrays for e
         const float r = row[static_cast<std::size_t>(4 * t + j)], b = back[static_cast<std::size_t>(j * L + t)];
         wrong += t < n ? (r != arrays[static_cast<std::size_t>(j * L + t)] || b != r) : (r != -1.f || b != -1.f);
       }
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("The input transform writes whole panels at once as it writes them tile by tile") {
+  namespace wg = ops::detail::winograd;
+  constexpr long NC = supcon::gemm_panel_cols, C = 3, c = 1;  // channel 1 of 3: panels hold other channels too
+  for (long L = 1; L <= 3 * NC + 5; ++L) {
+    INFO("tiles " << L);
+    const long ES = wg::entries_stride(L), panels = (L + NC - 1) / NC, plane = panels * NC * C + 7;
+    std::vector<float> E(static_cast<std::size_t>(wg::kPositions * ES));
+    for (std::size_t i = 0; i < E.size(); ++i) E[i] = static_cast<float>((i * 37) % 101) / 17.f - 3.f;
+    std::vector<float> whole(static_cast<std::size_t>(wg::kPositions * plane), -1.f), single = whole;
+    const long pstride = supcon::gemm_packed_b_index(0, NC, C);
+    wg::input_panels(E.data(), ES, L, whole.data() + supcon::gemm_packed_b_index(c, 0, C), pstride, plane);
+    for (long t = 0; t < L; ++t)
+      wg::input_tiles(E.data(), ES, t, 1, single.data() + supcon::gemm_packed_b_index(c, t, C), plane);
+    // the same entries (to rounding: one loop may fuse a product and a sum
+    // that the other does not), and nothing written where the other wrote nothing
+    long wrong = 0;
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      const float a = whole[i], b = single[i];
+      wrong += b == -1.f ? a != -1.f : std::abs(a - b) > 1e-5f * (1 + std::abs(b));
+    }
     CHECK(wrong == 0);
   }
 }
