@@ -59,6 +59,18 @@ TEST_CASE("Shape mistakes throw ShapeError with the shapes in the message") {
   CHECK_THROWS_WITH(supcon::check_shape(t, {3, 2}, "features"), Catch::Contains("features"));
 }
 
+TEST_CASE("Shapes print as Python tuples, and dim names the shape when out of range") {
+  CHECK(supcon::shape_str({2, 3, 4}) == "(2, 3, 4)");
+  CHECK(supcon::shape_str({5}) == "(5,)");
+  CHECK(supcon::shape_str({}) == "()");
+  CHECK(supcon::shape_str({256, 16, 28, 28}) == "(256, 16, 28, 28)");
+  const Tensor<float> t({2, 3});
+  CHECK(t.dim(-2) == 2);
+  CHECK_THROWS_AS(t.dim(2), supcon::ShapeError);
+  CHECK_THROWS_WITH(t.dim(2), Catch::Contains("dimension 2") && Catch::Contains("(2, 3)"));
+  CHECK_THROWS_WITH(t.dim(-3), Catch::Contains("dimension -1") && Catch::Contains("(2, 3)"));
+}
+
 TEST_CASE("resize keeps the allocation when the new size fits") {
   Tensor<float> t({64, 64});
   const float* before = t.data();

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <initializer_list>
 #include <numeric>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,14 +73,19 @@ inline index_t numel_of(const Shape& s) {
   return n;
 }
 
-/// "(2, 3, 4)" — used in error messages.
+/// "(2, 3, 4)" — used in error messages. The shape checks build their
+/// messages before they know whether they fail, hundreds of times a training
+/// step, so this avoids a string stream (whose set-up alone costs about a
+/// microsecond).
 inline std::string shape_str(const Shape& s) {
-  std::ostringstream os;
-  os << '(';
-  for (std::size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  if (s.size() == 1) os << ',';
-  os << ')';
-  return os.str();
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  if (s.size() == 1) out += ',';
+  out += ')';
+  return out;
 }
 
 /// Dense row-major tensor owning its storage.
@@ -122,8 +126,8 @@ class Tensor {
   index_t dim(index_t d) const {
     const index_t r = rank();
     if (d < 0) d += r;
-    require<ShapeError>(d >= 0 && d < r, "Tensor::dim: dimension ", d, " out of range for shape ",
-                        shape_str(shape_));
+    if (d < 0 || d >= r)  // the message only on failure: dim() is called in every op
+      throw ShapeError(detail::concat("Tensor::dim: dimension ", d, " out of range for shape ", shape_str(shape_)));
     return shape_[static_cast<std::size_t>(d)];
   }
   index_t size() const { return static_cast<index_t>(data_.size()); }
