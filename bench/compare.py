@@ -42,7 +42,7 @@ def run_ours(exe, bench_filter, env, repeat, min_time=None):
     for b in data["benchmarks"]:
         if b.get("aggregate_name") not in (None, "median"):
             continue
-        name = re.sub(r"/real_time.*$", "", b["run_name"])
+        name = re.sub(r"(/process_time)?/real_time.*$", "", b["run_name"])
         scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
         out[name.replace("SupConFused/", "SupCon/")] = b["real_time"] * scale
     return out
