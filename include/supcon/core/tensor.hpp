@@ -127,7 +127,8 @@ class Tensor {
     const index_t r = rank();
     if (d < 0) d += r;
     if (d < 0 || d >= r)  // the message only on failure: dim() is called in every op
-      throw ShapeError(detail::concat("Tensor::dim: dimension ", d, " out of range for shape ", shape_str(shape_)));
+      throw ShapeError(
+          detail::concat("Tensor::dim: dimension ", d, " out of range for shape ", shape_str(shape_)));
     return shape_[static_cast<std::size_t>(d)];
   }
   index_t size() const { return static_cast<index_t>(data_.size()); }
