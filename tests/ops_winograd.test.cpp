@@ -82,9 +82,20 @@ TEST_CASE("Winograd convolutions equal the direct loops on one thread and on thr
 const Geometry float_geometries[] = {{3, 70, 9, 9, 13, 1}, {2, 10, 6, 6, 130, 1}, {2, 300, 4, 4, 7, 1},
                                      {5, 9, 5, 7, 11, 2}};
 
+// Channels in multiples of 16, which take the path with sixteen channels
+// per vector where the CPU has AVX-512 (ops/winograd_vec.hpp): 16, 32 and 64
+// output channels and more (the product's three register blocks), forward
+// and data gradient both ways round (16 -> 48 is 48 -> 16 backward), every
+// padding, maps of one tile, of a few and odd-sized, a 1x1 map, and 70
+// one-tile images whose blocks end inside a register block of rows.
+const Geometry vector_geometries[] = {{3, 16, 14, 14, 32, 1}, {2, 32, 7, 7, 64, 0}, {5, 16, 4, 4, 48, 2},
+                                      {70, 16, 4, 4, 16, 1},  {2, 64, 9, 11, 16, 1}, {3, 128, 5, 6, 128, 2},
+                                      {2, 16, 1, 1, 16, 1}};
+
 TEST_CASE("Float Winograd convolutions equal the direct loops to float rounding") {
   for (const Geometry& g : geometries) check_against_naive<float>(g);
   for (const Geometry& g : float_geometries) check_against_naive<float>(g);
+  for (const Geometry& g : vector_geometries) check_against_naive<float>(g);
 }
 
 TEST_CASE("Float Winograd convolutions equal the direct loops on one thread and on three") {
@@ -92,7 +103,35 @@ TEST_CASE("Float Winograd convolutions equal the direct loops on one thread and 
     layers_test::with_threads(threads, [] {
       for (const Geometry& g : geometries) check_against_naive<float>(g);
       for (const Geometry& g : float_geometries) check_against_naive<float>(g);
+      for (const Geometry& g : vector_geometries) check_against_naive<float>(g);
     });
+}
+
+TEST_CASE("Sixteen channels per vector and sixteen tiles per vector give the same convolution") {
+  namespace wg = ops::detail::winograd;
+  bool& wide = supcon::detail::gemm::wide_kernel();  // also selects the path with channels in vectors
+  if (!supcon::detail::gemm::cpu_has_avx512f()) {
+    WARN("this CPU has no AVX-512F: only the path with tiles in vectors runs");
+    return;
+  }
+  const bool saved = wide;
+  for (const Geometry& g : {Geometry{3, 16, 28, 28, 16, 1}, Geometry{2, 32, 7, 7, 64, 0}}) {
+    INFO("x (" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "), oc=" << g.oc << " p=" << g.p);
+    const Tensor<float> x = randn<float>({g.n, g.c, g.h, g.w}, 61), w = randn<float>({g.oc, g.c, 3, 3}, 62);
+    const Tensor<float> b = randn<float>({g.oc}, 63);
+    Tensor<float> y[2], dx[2];
+    for (int v = 0; v < 2; ++v) {
+      wide = v == 1;
+      CHECK(wg::vec::usable<float>(g.c, g.oc) == wide);
+      ops::WinogradWorkspace<float> ws;
+      ops::conv2d_winograd_forward(x, w, &b, g.p, y[v], ws);
+      Tensor<float> dw(w.shape());
+      ops::conv2d_winograd_backward(y[0], x, w, g.p, dx[v], dw, nullptr, ws);
+    }
+    CHECK(scaled_error(y[1], y[0]) < 1e-5);
+    CHECK(scaled_error(dx[1], dx[0]) < 1e-5);
+  }
+  wide = saved;
 }
 
 TEST_CASE("Float Winograd gradients are the same bit for bit on one, two and three threads") {
@@ -154,7 +193,9 @@ TEST_CASE("The input transform writes whole panels at once as it writes them til
 
 TEST_CASE("One workspace serves convolutions of different shapes in turn") {
   ops::WinogradWorkspace<float> ws;
-  for (const Geometry& g : geometries) {
+  std::vector<Geometry> all(std::begin(geometries), std::end(geometries));
+  all.insert(all.end(), std::begin(vector_geometries), std::end(vector_geometries));
+  for (const Geometry& g : all) {
     const Tensor<float> x = randn<float>({g.n, g.c, g.h, g.w}, 31);
     const Tensor<float> w = randn<float>({g.oc, g.c, 3, 3}, 32);
     Tensor<float> y_fast, y_naive;

@@ -46,6 +46,7 @@
 #include "supcon/core/prefetch.hpp"
 #include "supcon/core/tensor.hpp"
 #include "supcon/ops/im2col.hpp"
+#include "supcon/ops/winograd_vec.hpp"
 
 namespace supcon::ops {
 
@@ -854,6 +855,101 @@ void convolve(const T* in, index_t N, index_t C, index_t H, index_t W, index_t p
   });
 }
 
+/// Uv[xi][ci][co] = (G g G^T)[xi] for the kernel g from input channel ci to
+/// output channel co: g = weight[co, ci] (OC, C, 3, 3), or with `flip` (the
+/// data gradient: from the OC channels of dy to the C of dx) g =
+/// rot180(weight[ci, co]). Each Uv[xi] (inputs, outputs) is row-major, the
+/// planes `plane` apart; one vector loop per input channel and 16 outputs.
+template <class T>
+void transform_weights_vec(const T* weight, index_t OC, index_t C, bool flip, T* Uv, index_t plane) {
+  const index_t in = flip ? OC : C, out = flip ? C : OC;
+  constexpr index_t Width = 16;
+#pragma omp parallel for schedule(static)
+  for (index_t ci = 0; ci < in; ++ci) {
+    T k[9][Width];
+    for (index_t co0 = 0; co0 < out; co0 += Width) {
+      const index_t n = std::min(Width, out - co0);
+      for (index_t m = 0; m < n; ++m) {
+        if (flip) gather_kernel<true>(weight + (ci * C + co0 + m) * 9, k, m);
+        else gather_kernel<false>(weight + ((co0 + m) * C + ci) * 9, k, m);
+      }
+      weight_tiles(k, n, Uv + ci * out + co0, plane);
+    }
+  }
+}
+
+#if SUPCON_GEMM_AVX2
+/// convolve with sixteen channels per vector (ops/winograd_vec.hpp); C and OC
+/// multiples of 16, U = Uv from transform_weights_vec, `uplane` apart. Same
+/// blocks as plan; per thread, V, M and one image's sixteen channels
+/// (padded, or the output's 4 TH x 4 TW pixels) in `work`.
+inline void convolve_vec(const float* in, index_t N, index_t C, index_t H, index_t W, index_t pad, const float* U,
+                         index_t uplane, index_t OC, const float* bias, float* out, WinogradWorkspace<float>& ws) {
+  constexpr index_t lanes = vec::kLanes;
+  const index_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, TH = (OH + 3) / 4, TW = (OW + 3) / 4, P = TH * TW;
+  const int threads = max_threads();
+  const index_t B =
+      std::min(std::max<index_t>(1, (128 + P - 1) / P), std::max<index_t>(1, (N + threads - 1) / threads));
+  const index_t blocks = (N + B - 1) / B, R = vec::product_rows(OC), Lr = (B * P + R - 1) / R * R;
+  const index_t vplane = plane_stride(Lr * C), mplane = plane_stride(Lr * OC), PW = 4 * TW + 2;
+  const index_t v_len = kPositions * vplane, m_len = kPositions * mplane;
+  const index_t stage_len = std::max((4 * TH + 2) * PW, 16 * P) * lanes;
+  ws.v.resize({threads, v_len});
+  ws.m.resize({threads, m_len});
+  ws.work.resize({threads, stage_len});
+  // pixel k of a map to its pixel in the padded stage, and of an output to its pixel in the output stage
+  std::vector<index_t> at_in(static_cast<std::size_t>(H * W)), at_out(static_cast<std::size_t>(OH * OW));
+  for (index_t k = 0; k < H * W; ++k) at_in[k] = (k / W + pad) * PW + k % W + pad;
+  for (index_t k = 0; k < OH * OW; ++k) at_out[k] = k / OW * 4 * TW + k % OW;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t blk = 0; blk < blocks; ++blk) {
+    const int t = thread_index();
+    const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
+    float *V = ws.v.data() + t * v_len, *M = ws.m.data() + t * m_len, *stage = ws.work.data() + t * stage_len;
+    std::fill(stage, stage + stage_len, 0.f);  // the padding; each image's channels then overwrite the inside
+    for (index_t b = 0; b < nb; ++b)
+      for (index_t g = 0; g < C; g += lanes) {
+        vec::planes_to_pixels(in + ((n0 + b) * C + g) * H * W, H * W, H * W, at_in.data(), stage);
+        vec::input_image(stage, TH, TW, V + b * P * C + g, C, vplane);
+      }
+    for (index_t xi = 0; xi < kPositions; ++xi) std::fill(V + xi * vplane + L * C, V + xi * vplane + Lr * C, 0.f);
+    // M[xi] (Lr, OC) = V[xi] (Lr, C) U[xi] (C, OC)
+    for (index_t xi = 0; xi < kPositions; ++xi)
+      vec::products(V + xi * vplane, U + xi * uplane, M + xi * mplane, Lr, C, OC);
+    for (index_t b = 0; b < nb; ++b)
+      for (index_t g = 0; g < OC; g += lanes) {
+        vec::output_image(M + b * P * OC + g, OC, mplane, bias ? bias + g : nullptr, TH, TW, stage);
+        vec::pixels_to_planes(stage, at_out.data(), OH * OW, out + ((n0 + b) * OC + g) * OH * OW, OH * OW);
+      }
+  }
+}
+#endif
+
+/// out (N, Cout, H + 2 pad - 2, W + 2 pad - 2) = the 3x3 convolution of in
+/// (N, Cin, H, W), padding `pad`, with the kernels of weight (OC, C, 3, 3):
+/// Cin = C and Cout = OC, or with `flip` (the data gradient) Cin = OC, Cout
+/// = C and each kernel turned by 180 degrees; plus bias (Cout,) or null.
+/// Sixteen channels per vector where vec::usable, else sixteen tiles.
+template <class T>
+void convolve_with(const T* weight, index_t OC, index_t C, bool flip, const T* in, index_t N, index_t H, index_t W,
+                   index_t pad, const T* bias, T* out, WinogradWorkspace<T>& ws) {
+  const index_t Cin = flip ? OC : C, Cout = flip ? C : OC;
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    if (vec::usable<T>(Cin, Cout)) {
+      const index_t uplane = plane_stride(C * OC);
+      ws.u.resize({kPositions, uplane});
+      transform_weights_vec(weight, OC, C, flip, ws.u.data(), uplane);
+      return convolve_vec(in, N, Cin, H, W, pad, ws.u.data(), uplane, Cout, bias, out, ws);
+    }
+  }
+#endif
+  const bool packed = packed_products<T>();
+  ws.u.resize({kPositions, weight_plane(Cout, Cin, packed)});
+  transform_weights(weight, OC, C, flip, packed, ws.u.data());
+  convolve(in, N, Cin, H, W, pad, ws.u.data(), Cout, bias, out, ws);
+}
+
 }  // namespace detail::winograd
 
 /// Winograd forward: y (N, OC, H + 2p - 2, W + 2p - 2) is resized and
@@ -866,11 +962,8 @@ void conv2d_winograd_forward(const Tensor<T>& x, const Tensor<T>& weight, const 
   const index_t OH = detail::winograd::check(x, weight, padding), OW = W + 2 * padding - 2;
   require<ShapeError>(!bias || bias->shape() == Shape{OC}, "conv2d_winograd: bias must be (", OC, ",)");
   y.resize_for_overwrite({N, OC, OH, OW});
-  const bool packed = detail::winograd::packed_products<T>();
-  ws.u.resize({detail::winograd::kPositions, detail::winograd::weight_plane(OC, C, packed)});
-  detail::winograd::transform_weights(weight.data(), OC, C, false, packed, ws.u.data());
-  detail::winograd::convolve(x.data(), N, C, H, W, padding, ws.u.data(), OC, bias ? bias->data() : nullptr,
-                             y.data(), ws);
+  detail::winograd::convolve_with(weight.data(), OC, C, false, x.data(), N, H, W, padding,
+                                  bias ? bias->data() : nullptr, y.data(), ws);
 }
 
 /// Winograd backward: dx is resized to x's shape and ASSIGNED; dweight
@@ -888,11 +981,8 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
   namespace wg = detail::winograd;
   // forward: y = conv(x, g, p)  =>  dx = conv(dy, rot180(g)^T, 2 - p)
   dx.resize_for_overwrite(x.shape());
-  const bool packed = wg::packed_products<T>();
-  ws.u.resize({wg::kPositions, wg::weight_plane(C, OC, packed)});
-  wg::transform_weights(weight.data(), OC, C, true, packed, ws.u.data());
-  wg::convolve(dy.data(), N, OC, OH, OW, 2 - padding, ws.u.data(), C, static_cast<const T*>(nullptr), dx.data(),
-               ws);
+  wg::convolve_with(weight.data(), OC, C, true, dy.data(), N, OH, OW, 2 - padding, static_cast<const T*>(nullptr),
+                    dx.data(), ws);
 
   // forward: Y = A^T (U .* V) A, U = G g G^T  =>  dU = sum_t (A dY A^T) .* V, dg = G^T dU G
   const wg::Blocks k = wg::plan(N, C, OC, OH, OW, ws);
