@@ -119,17 +119,17 @@ TEST_CASE("Sixteen channels per vector and sixteen tiles per vector give the sam
     INFO("x (" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "), oc=" << g.oc << " p=" << g.p);
     const Tensor<float> x = randn<float>({g.n, g.c, g.h, g.w}, 61), w = randn<float>({g.oc, g.c, 3, 3}, 62);
     const Tensor<float> b = randn<float>({g.oc}, 63);
-    Tensor<float> y[2], dx[2];
+    Tensor<float> y[2], dx[2], dw[2] = {Tensor<float>(w.shape()), Tensor<float>(w.shape())};
     for (int v = 0; v < 2; ++v) {
       wide = v == 1;
       CHECK(wg::vec::usable<float>(g.c, g.oc) == wide);
       ops::WinogradWorkspace<float> ws;
       ops::conv2d_winograd_forward(x, w, &b, g.p, y[v], ws);
-      Tensor<float> dw(w.shape());
-      ops::conv2d_winograd_backward(y[0], x, w, g.p, dx[v], dw, nullptr, ws);
+      ops::conv2d_winograd_backward(y[0], x, w, g.p, dx[v], dw[v], nullptr, ws);
     }
     CHECK(scaled_error(y[1], y[0]) < 1e-5);
     CHECK(scaled_error(dx[1], dx[0]) < 1e-5);
+    CHECK(scaled_error(dw[1], dw[0]) < 1e-5);
   }
   wide = saved;
 }
@@ -138,12 +138,16 @@ TEST_CASE("Float Winograd gradients are the same bit for bit on one, two and thr
   // 64 images of 16x16 make 8 blocks of 8 images whatever the threads, each
   // block's weight gradient summed into its own run's partial: the blocks go
   // to whichever thread is free, and the sum may not depend on which that was
-  const Tensor<float> x = randn<float>({64, 8, 16, 16}, 31), w = randn<float>({8, 8, 3, 3}, 32);
-  const Tensor<float> dy = randn<float>({64, 8, 16, 16}, 33);
-  CHECK(layers_test::same_bits_on_1_2_3_threads(w.shape(), [&](Tensor<float>& dx, Tensor<float>& dw) {
-    ops::WinogradWorkspace<float> ws;
-    ops::conv2d_winograd_backward(dy, x, w, 1, dx, dw, nullptr, ws);
-  }));
+  // (8 channels: sixteen tiles per vector; 16: sixteen channels, with AVX-512)
+  for (long c : {8, 16}) {
+    INFO(c << " channels");
+    const Tensor<float> x = randn<float>({64, c, 16, 16}, 31), w = randn<float>({c, c, 3, 3}, 32);
+    const Tensor<float> dy = randn<float>({64, c, 16, 16}, 33);
+    CHECK(layers_test::same_bits_on_1_2_3_threads(w.shape(), [&](Tensor<float>& dx, Tensor<float>& dw) {
+      ops::WinogradWorkspace<float> ws;
+      ops::conv2d_winograd_backward(dy, x, w, 1, dx, dw, nullptr, ws);
+    }));
+  }
 }
 
 TEST_CASE("Output rows interleave and de-interleave the tiles' four arrays for every row length") {

@@ -879,51 +879,140 @@ void transform_weights_vec(const T* weight, index_t OC, index_t C, bool flip, T*
 }
 
 #if SUPCON_GEMM_AVX2
+/// The blocks of the paths with sixteen channels per vector, as plan's: B
+/// images of P = TH TW tiles each, rows of V and M rounded up to R; where
+/// pixel k of an H x W map goes in the padded stage (at_in, rows of PW = 4
+/// TW + 2) and pixel k of its OH x OW outputs in the stage of 4 TH x 4 TW
+/// (at_out).
+struct VecBlocks {
+  index_t OH, OW, TH, TW, P, B, blocks, Lr, PW;
+  std::vector<index_t> at_in, at_out;
+};
+inline VecBlocks vec_blocks(index_t N, index_t H, index_t W, index_t pad, index_t R) {
+  VecBlocks k;
+  k.OH = H + 2 * pad - 2, k.OW = W + 2 * pad - 2, k.TH = (k.OH + 3) / 4, k.TW = (k.OW + 3) / 4, k.P = k.TH * k.TW;
+  const int threads = max_threads();
+  k.B = std::min(std::max<index_t>(1, (128 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
+  k.blocks = (N + k.B - 1) / k.B, k.Lr = (k.B * k.P + R - 1) / R * R, k.PW = 4 * k.TW + 2;
+  k.at_in.resize(static_cast<std::size_t>(H * W));
+  k.at_out.resize(static_cast<std::size_t>(k.OH * k.OW));
+  for (index_t p = 0; p < H * W; ++p) k.at_in[p] = (p / W + pad) * k.PW + p % W + pad;
+  for (index_t p = 0; p < k.OH * k.OW; ++p) k.at_out[p] = p / k.OW * 4 * k.TW + p % k.OW;
+  return k;
+}
+
+/// V[xi][b P + t][c] = (B^T d B)[xi] of tile t of image b of in (nb, C, H,
+/// W), padding `pad`; the stage (zero outside the map on entry) holds one
+/// image's sixteen channels at a time.
+inline void transform_input_vec(const float* in, index_t nb, index_t C, index_t H, index_t W, const VecBlocks& k,
+                                float* stage, float* V, index_t vplane) {
+  for (index_t b = 0; b < nb; ++b)
+    for (index_t g = 0; g < C; g += vec::kLanes) {
+      vec::planes_to_pixels(in + (b * C + g) * H * W, H * W, H * W, k.at_in.data(), stage);
+      vec::input_image(stage, k.TH, k.TW, V + b * k.P * C + g, C, vplane);
+    }
+}
+
 /// convolve with sixteen channels per vector (ops/winograd_vec.hpp); C and OC
-/// multiples of 16, U = Uv from transform_weights_vec, `uplane` apart. Same
-/// blocks as plan; per thread, V, M and one image's sixteen channels
-/// (padded, or the output's 4 TH x 4 TW pixels) in `work`.
+/// multiples of 16, U = Uv from transform_weights_vec, `uplane` apart. Per
+/// thread, V, M and one image's sixteen channels (padded, or the output's
+/// 4 TH x 4 TW pixels) in `work`.
 inline void convolve_vec(const float* in, index_t N, index_t C, index_t H, index_t W, index_t pad, const float* U,
                          index_t uplane, index_t OC, const float* bias, float* out, WinogradWorkspace<float>& ws) {
-  constexpr index_t lanes = vec::kLanes;
-  const index_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, TH = (OH + 3) / 4, TW = (OW + 3) / 4, P = TH * TW;
-  const int threads = max_threads();
-  const index_t B =
-      std::min(std::max<index_t>(1, (128 + P - 1) / P), std::max<index_t>(1, (N + threads - 1) / threads));
-  const index_t blocks = (N + B - 1) / B, R = vec::product_rows(OC), Lr = (B * P + R - 1) / R * R;
-  const index_t vplane = plane_stride(Lr * C), mplane = plane_stride(Lr * OC), PW = 4 * TW + 2;
+  const VecBlocks k = vec_blocks(N, H, W, pad, vec::product_rows(OC));
+  const index_t vplane = plane_stride(k.Lr * C), mplane = plane_stride(k.Lr * OC), OHW = k.OH * k.OW;
   const index_t v_len = kPositions * vplane, m_len = kPositions * mplane;
-  const index_t stage_len = std::max((4 * TH + 2) * PW, 16 * P) * lanes;
+  const index_t stage_len = std::max((4 * k.TH + 2) * k.PW, 16 * k.P) * vec::kLanes;
+  const int threads = max_threads();
   ws.v.resize({threads, v_len});
   ws.m.resize({threads, m_len});
   ws.work.resize({threads, stage_len});
-  // pixel k of a map to its pixel in the padded stage, and of an output to its pixel in the output stage
-  std::vector<index_t> at_in(static_cast<std::size_t>(H * W)), at_out(static_cast<std::size_t>(OH * OW));
-  for (index_t k = 0; k < H * W; ++k) at_in[k] = (k / W + pad) * PW + k % W + pad;
-  for (index_t k = 0; k < OH * OW; ++k) at_out[k] = k / OW * 4 * TW + k % OW;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (index_t blk = 0; blk < blocks; ++blk) {
+  for (index_t blk = 0; blk < k.blocks; ++blk) {
     const int t = thread_index();
-    const index_t n0 = blk * B, nb = std::min(B, N - n0), L = nb * P;
+    const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0), L = nb * k.P;
     float *V = ws.v.data() + t * v_len, *M = ws.m.data() + t * m_len, *stage = ws.work.data() + t * stage_len;
     std::fill(stage, stage + stage_len, 0.f);  // the padding; each image's channels then overwrite the inside
-    for (index_t b = 0; b < nb; ++b)
-      for (index_t g = 0; g < C; g += lanes) {
-        vec::planes_to_pixels(in + ((n0 + b) * C + g) * H * W, H * W, H * W, at_in.data(), stage);
-        vec::input_image(stage, TH, TW, V + b * P * C + g, C, vplane);
-      }
-    for (index_t xi = 0; xi < kPositions; ++xi) std::fill(V + xi * vplane + L * C, V + xi * vplane + Lr * C, 0.f);
+    transform_input_vec(in + n0 * C * H * W, nb, C, H, W, k, stage, V, vplane);
+    for (index_t xi = 0; xi < kPositions; ++xi) std::fill(V + xi * vplane + L * C, V + xi * vplane + k.Lr * C, 0.f);
     // M[xi] (Lr, OC) = V[xi] (Lr, C) U[xi] (C, OC)
     for (index_t xi = 0; xi < kPositions; ++xi)
-      vec::products(V + xi * vplane, U + xi * uplane, M + xi * mplane, Lr, C, OC);
+      vec::products(V + xi * vplane, U + xi * uplane, M + xi * mplane, k.Lr, C, OC);
     for (index_t b = 0; b < nb; ++b)
-      for (index_t g = 0; g < OC; g += lanes) {
-        vec::output_image(M + b * P * OC + g, OC, mplane, bias ? bias + g : nullptr, TH, TW, stage);
-        vec::pixels_to_planes(stage, at_out.data(), OH * OW, out + ((n0 + b) * OC + g) * OH * OW, OH * OW);
+      for (index_t g = 0; g < OC; g += vec::kLanes) {
+        vec::output_image(M + b * k.P * OC + g, OC, mplane, bias ? bias + g : nullptr, k.TH, k.TW, stage);
+        vec::pixels_to_planes(stage, k.at_out.data(), OHW, out + ((n0 + b) * OC + g) * OHW, OHW);
       }
   }
 }
+
+/// The partial weight gradients dU (runs, 36, OC, C), planes du_plane apart,
+/// with sixteen channels per vector, for x (N, C, H, W), padding `pad`, and
+/// dy (N, OC, OH, OW): per run of blocks, dU[xi] (OC, C) = sum over the
+/// run's tiles of Z[xi]^T V[xi], Z = A dY A^T (L, OC) and V = B^T d B (L,
+/// C). ws.du is resized; returns the number of runs.
+inline index_t weight_grad_vec(const float* x, const float* dy, index_t N, index_t C, index_t H, index_t W,
+                               index_t pad, index_t OC, index_t du_plane, WinogradWorkspace<float>& ws) {
+  const VecBlocks k = vec_blocks(N, H, W, pad, 1);
+  const index_t vplane = plane_stride(k.Lr * C), zplane = plane_stride(k.Lr * OC), OHW = k.OH * k.OW;
+  const index_t v_len = kPositions * vplane, z_len = kPositions * zplane, du_len = kPositions * du_plane;
+  const index_t x_stage = (4 * k.TH + 2) * k.PW * vec::kLanes, stage_len = x_stage + 16 * k.P * vec::kLanes;
+  const int threads = max_threads();
+  ws.v.resize({threads, v_len});
+  ws.m.resize({threads, z_len});
+  ws.work.resize({threads, stage_len});
+  const index_t runs = sum_runs(k.blocks, du_len, N * (C * H * W + OC * OHW));
+  ws.du.resize({runs, du_len});
+  for_each_run(k.blocks, runs, [&](index_t r, index_t first, index_t end) {
+    const int t = thread_index();
+    float *V = ws.v.data() + t * v_len, *Z = ws.m.data() + t * z_len, *stage = ws.work.data() + t * stage_len;
+    float* dU = ws.du.data() + r * du_len;
+    for (index_t blk = first; blk < end; ++blk) {
+      const index_t n0 = blk * k.B, nb = std::min(k.B, N - n0), L = nb * k.P;
+      std::fill(stage, stage + stage_len, 0.f);  // the padding of x, and dy past its edges
+      transform_input_vec(x + n0 * C * H * W, nb, C, H, W, k, stage, V, vplane);
+      for (index_t b = 0; b < nb; ++b)
+        for (index_t g = 0; g < OC; g += vec::kLanes) {
+          vec::planes_to_pixels(dy + ((n0 + b) * OC + g) * OHW, OHW, OHW, k.at_out.data(), stage + x_stage);
+          vec::output_grad_image(stage + x_stage, k.TH, k.TW, Z + b * k.P * OC + g, OC, zplane);
+        }
+      // dU[xi] (OC, C) += Z[xi]^T (OC, L) V[xi] (L, C); the run's first block assigns
+      for (index_t xi = 0; xi < kPositions; ++xi)
+        vec::weight_products(Z + xi * zplane, V + xi * vplane, dU + xi * du_plane, L, OC, C, blk > first);
+    }
+  });
+  return runs;
+}
 #endif
+
+/// The partial weight gradients dU (runs, 36, OC, C), planes du_plane apart,
+/// of x (N, C, H, W), padding `pad`, and dy (N, OC, OH, OW), with sixteen
+/// tiles per vector: per run of blocks, dU[xi] (OC, C) = sum over the run's
+/// tiles of Z[xi] V[xi]^T, Z = A dY A^T (OC, L) and V = B^T d B (C, L).
+/// ws.du is resized; returns the number of runs.
+template <class T>
+index_t weight_grad_partials(const Tensor<T>& dy, const Tensor<T>& x, index_t padding, index_t du_plane,
+                             WinogradWorkspace<T>& ws) {
+  const index_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const index_t OC = dy.dim(1), OH = dy.dim(2), OW = dy.dim(3), du_len = kPositions * du_plane;
+  const Blocks k = plan(N, C, OC, OH, OW, ws);
+  // one partial dU per run of blocks, assigned by the run's first block
+  const index_t runs = sum_runs(k.blocks, du_len, N * (C * H * W + OC * OH * OW));
+  ws.du.resize({runs, du_len});
+  for_each_run(k.blocks, runs, [&](index_t r, index_t first, index_t end) {
+    T* dU = ws.du.data() + r * du_len;
+    for (index_t blk = first; blk < end; ++blk)  // Z is this thread's product buffer
+      run_block(k, N, blk, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
+        transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
+        transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
+        // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
+        for (index_t xi = 0; xi < kPositions; ++xi)
+          product(OC, C, L, Z + xi * m_plane(OC, L), V + xi * v_plane(C, L, false), true,
+                      dU + xi * du_plane, blk > first);
+      });
+  });
+  return runs;
+}
 
 /// out (N, Cout, H + 2 pad - 2, W + 2 pad - 2) = the 3x3 convolution of in
 /// (N, Cin, H, W), padding `pad`, with the kernels of weight (OC, C, 3, 3):
@@ -985,23 +1074,14 @@ void conv2d_winograd_backward(const Tensor<T>& dy, const Tensor<T>& x, const Ten
                     dx.data(), ws);
 
   // forward: Y = A^T (U .* V) A, U = G g G^T  =>  dU = sum_t (A dY A^T) .* V, dg = G^T dU G
-  const wg::Blocks k = wg::plan(N, C, OC, OH, OW, ws);
   const index_t du_plane = wg::plane_stride(OC * C), du_len = wg::kPositions * du_plane;
-  // one partial dU per run of blocks, assigned by the run's first block
-  const index_t runs = sum_runs(k.blocks, du_len, N * (C * H * W + OC * OH * OW));
-  ws.du.resize({runs, du_len});
-  for_each_run(k.blocks, runs, [&](index_t r, index_t first, index_t end) {
-    T* dU = ws.du.data() + r * du_len;
-    for (index_t blk = first; blk < end; ++blk)  // Z is this thread's product buffer
-      wg::run_block(k, N, blk, ws, [&](index_t n0, index_t nb, index_t L, T* V, T* Z, T* work) {
-        wg::transform_input(x.data() + n0 * C * H * W, nb, C, H, W, padding, k.TH, k.TW, k.Tmax, V, work, false);
-        wg::transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
-        // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
-        for (index_t xi = 0; xi < wg::kPositions; ++xi)
-          wg::product(OC, C, L, Z + xi * wg::m_plane(OC, L), V + xi * wg::v_plane(C, L, false), true,
-                      dU + xi * du_plane, blk > first);
-      });
-  });
+  index_t runs = -1;
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>)
+    if (wg::vec::usable<T>(C, OC))
+      runs = wg::weight_grad_vec(x.data(), dy.data(), N, C, H, W, padding, OC, du_plane, ws);
+#endif
+  if (runs < 0) runs = wg::weight_grad_partials(dy, x, padding, du_plane, ws);
   if (runs > 0) wg::accumulate_weight_grad(ws.du.data(), runs, du_len, du_plane, OC, C, dweight.data());
   // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
   if (dbias)

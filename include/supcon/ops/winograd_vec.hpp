@@ -106,6 +106,15 @@ SUPCON_AVX512F inline void output_1d(const __m512 m[6], __m512 r[4]) {
   r[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.f), D, d), m[5]);
 }
 
+/// output_grad_1d of winograd.hpp, sixteen channels at a time: r = A g.
+SUPCON_AVX512F inline void output_grad_1d(const __m512 g[4], __m512 r[6]) {
+  const __m512 s = _mm512_add_ps(g[0], g[2]), d = _mm512_add_ps(g[1], g[3]);
+  const __m512 S = _mm512_fmadd_ps(_mm512_set1_ps(4.f), g[2], g[0]);
+  const __m512 D = _mm512_fmadd_ps(_mm512_set1_ps(8.f), g[3], _mm512_mul_ps(_mm512_set1_ps(2.f), g[1]));
+  r[0] = g[0], r[1] = _mm512_add_ps(s, d), r[2] = _mm512_sub_ps(s, d);
+  r[3] = _mm512_add_ps(S, D), r[4] = _mm512_sub_ps(S, D), r[5] = g[3];
+}
+
 /// Channels c0 .. c0 + 15 of one image into `stage`, one vector per pixel:
 /// pixel k of the planes (n of them, `ps` apart, rows of W) goes to
 /// stage + 16 at[k]. Sixteen pixels at a time, one transpose each.
@@ -191,6 +200,58 @@ SUPCON_AVX512F inline void output_image(const float* m, index_t OC, index_t plan
       output_tile(m + (ty * TW + tx) * OC, plane, b, stage + (4 * ty * OWp + 4 * tx) * kLanes, OWp);
 }
 
+/// A dY A^T of one tile of sixteen channels of dy, its 4 x 4 pixels in rows
+/// OWp pixels apart from `g`; entry xi to z + xi plane.
+SUPCON_AVX512F inline void output_grad_tile(const float* g, index_t OWp, float* z, index_t plane) {
+  __m512 ag[6][4];  // A dY, column by column
+  for (int j = 0; j < 4; ++j) {
+    __m512 col[4], r[6];
+    for (int i = 0; i < 4; ++i) col[i] = _mm512_loadu_ps(g + (i * OWp + j) * kLanes);
+    output_grad_1d(col, r);
+    for (int i = 0; i < 6; ++i) ag[i][j] = r[i];
+  }
+  for (int i = 0; i < 6; ++i) {  // (A dY) A^T, row by row
+    __m512 r[6];
+    output_grad_1d(ag[i], r);
+    for (int j = 0; j < 6; ++j) _mm512_storeu_ps(z + (6 * i + j) * plane, r[j]);
+  }
+}
+
+/// output_grad_tile for the TH x TW tiles of one image's sixteen channels of
+/// dy in `stage` (rows of 4 TW pixels): tile t's entries to z + t OC.
+SUPCON_AVX512F inline void output_grad_image(const float* stage, index_t TH, index_t TW, float* z, index_t OC,
+                                             index_t plane) {
+  const index_t OWp = 4 * TW;
+  for (index_t ty = 0; ty < TH; ++ty)
+    for (index_t tx = 0; tx < TW; ++tx)
+      output_grad_tile(stage + (4 * ty * OWp + 4 * tx) * kLanes, OWp, z + (ty * TW + tx) * OC, plane);
+}
+
+/// dU (OC, C) = Z^T V, or += with `accumulate`, over the L rows of Z (L, OC)
+/// and V (L, C), all row-major: R rows of dU by NV vectors at a time, in
+/// registers through all L rows.
+template <int R, int NV>
+SUPCON_AVX512F void weight_product(const float* Z, const float* V, float* dU, index_t L, index_t OC, index_t C,
+                                   bool accumulate) {
+  for (index_t o0 = 0; o0 < OC; o0 += R)
+    for (index_t c0 = 0; c0 < C; c0 += NV * kLanes) {
+      __m512 acc[R][NV];
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v)
+          acc[r][v] = accumulate ? _mm512_loadu_ps(dU + (o0 + r) * C + c0 + v * kLanes) : _mm512_setzero_ps();
+      for (index_t t = 0; t < L; ++t) {
+        __m512 x[NV];
+        for (int v = 0; v < NV; ++v) x[v] = _mm512_loadu_ps(V + t * C + c0 + v * kLanes);
+        for (int r = 0; r < R; ++r) {
+          const __m512 z = _mm512_set1_ps(Z[t * OC + o0 + r]);
+          for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(z, x[v], acc[r][v]);
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(dU + (o0 + r) * C + c0 + v * kLanes, acc[r][v]);
+    }
+}
+
 /// M (Lr, OC) = V (Lr, C) U (C, OC), all row-major, Lr a multiple of R:
 /// R rows of M by NV vectors of columns at a time, in registers. The
 /// columns outside: U's block of C x 16 NV stays in the cache while V's
@@ -226,6 +287,13 @@ inline void products(const float* V, const float* U, float* M, index_t Lr, index
   if (OC % 64 == 0) return product<6, 4>(V, U, M, Lr, C, OC);
   if (OC % 32 == 0) return product<12, 2>(V, U, M, Lr, C, OC);
   product<14, 1>(V, U, M, Lr, C, OC);
+}
+
+/// weight_product with 8 rows of two vectors or 16 of one (OC is a multiple of 16).
+inline void weight_products(const float* Z, const float* V, float* dU, index_t L, index_t OC, index_t C,
+                            bool accumulate) {
+  if (C % 32 == 0) return weight_product<8, 2>(Z, V, dU, L, OC, C, accumulate);
+  weight_product<16, 1>(Z, V, dU, L, OC, C, accumulate);
 }
 #endif
 
