@@ -1,6 +1,7 @@
 // The fast convolution groups images with small feature maps into one wider
-// product and multiplies 1x1 stride-1 inputs directly; both must give what the
-// direct loops give, whatever the thread count and however the batch splits.
+// product, multiplies 1x1 stride-1 inputs directly, and runs strided 3x3
+// layers of 16-channel multiples with channels in vectors; all must give what
+// the direct loops give, whatever the thread count and however the batch splits.
 #include <catch2/catch.hpp>
 
 #include <type_traits>
@@ -60,6 +61,16 @@ const Geometry geometries[] = {{7, 3, 4, 4, 5, 3, 1, 1},  {9, 4, 4, 3, 3, 3, 2, 
                                {17, 64, 4, 4, 128, 3, 2, 1}, {4, 32, 7, 7, 64, 1, 1, 0},
                                {3, 3, 20, 18, 5, 3, 2, 1},  {2, 3, 12, 12, 7, 3, 1, 1},
                                {2, 40, 10, 10, 7, 3, 2, 1}, {2, 32, 20, 20, 6, 3, 2, 1}};
+
+// Float stride-2 convolutions with channels in multiples of 16: the 3x3 ones
+// take the path with sixteen channels per vector where the CPU has AVX-512
+// (ops/conv2d_vec.hpp), the 1x1 ones im2col's. The demo's and ResNet's stage
+// transitions, odd and non-square maps, several images to a block with a
+// ragged last one, output channels that pick each register block, a 1x1 map.
+const Geometry vector_geometries[] = {{3, 16, 28, 28, 32, 3, 2, 1}, {2, 32, 14, 14, 64, 3, 2, 1},
+                                      {9, 64, 7, 7, 128, 3, 2, 1}, {2, 16, 28, 28, 32, 1, 2, 0},
+                                      {3, 32, 9, 8, 16, 1, 2, 0},  {2, 16, 5, 6, 48, 3, 2, 1},
+                                      {1, 16, 1, 1, 16, 3, 2, 1}};
 }  // namespace
 
 TEST_CASE("Grouped and direct convolutions equal the direct loops with the default threads") {
@@ -81,27 +92,49 @@ TEST_CASE("Grouped and direct convolutions equal the direct loops on three threa
 TEST_CASE("Float gradients of grouped convolutions are the same bit for bit on one, two and three threads") {
   // 96 images of 12x12, stride 2: 7 groups of 15 images whatever the threads,
   // each group's weight gradient summed into its own run's partial, the
-  // groups to whichever thread is free
-  const Tensor<float> x = randn<float>({96, 8, 12, 12}, 41), w = randn<float>({16, 8, 3, 3}, 42);
-  const Tensor<float> dy = randn<float>({96, 16, 6, 6}, 43);
-  CHECK(layers_test::same_bits_on_1_2_3_threads(w.shape(), [&](Tensor<float>& dx, Tensor<float>& dw) {
-    ops::Conv2dWorkspace<float> ws;
-    ops::conv2d_backward(dy, x, w, 2, 1, dx, dw, nullptr, ws);
-  }));
+  // groups to whichever thread is free. With 16 channels, where the CPU has
+  // AVX-512, the path with channels in vectors: 24 blocks of 4 images in 15 runs.
+  for (long c : {8, 16}) {
+    INFO(c << " channels");
+    const Tensor<float> x = randn<float>({96, c, 12, 12}, 41), w = randn<float>({16, c, 3, 3}, 42);
+    const Tensor<float> dy = randn<float>({96, 16, 6, 6}, 43);
+    CHECK(layers_test::same_bits_on_1_2_3_threads(w.shape(), [&](Tensor<float>& dx, Tensor<float>& dw) {
+      ops::Conv2dWorkspace<float> ws;
+      ops::conv2d_backward(dy, x, w, 2, 1, dx, dw, nullptr, ws);
+    }));
+  }
 }
 
-TEST_CASE("An empty batch adds nothing to the weight gradient, on the Winograd path and the grouped one") {
-  for (long k : {3, 1}) {  // 8 channels 3x3 stride 1: Winograd; 1x1: grouped
-    const Tensor<float> x({0, 8, 6, 6}), w = randn<float>({8, 8, k, k}, 44), dy({0, 8, 6, 6});
-    Tensor<float> dx, dw = randn<float>(w.shape(), 45);
-    const Tensor<float> before = dw;
-    ops::Conv2dWorkspace<float> ws;
-    ops::conv2d_backward(dy, x, w, 1, k / 2, dx, dw, nullptr, ws);
-    CHECK(dx.shape() == x.shape());
-    CHECK(dw.vec() == before.vec());
-  }
+TEST_CASE("An empty batch adds nothing to the weight gradient, on every path") {
+  // 8 channels: 3x3 stride 1 Winograd, the rest grouped; 16 channels: with
+  // channels in vectors where the CPU has AVX-512 (3x3), else as with 8
+  for (long c : {8, 16})
+    for (long k : {3, 1})
+      for (long s : {1, 2}) {
+        const long o = (6 + 2 * (k / 2) - k) / s + 1;
+        const Tensor<float> x({0, c, 6, 6}), w = randn<float>({8, c, k, k}, 44), dy({0, 8, o, o});
+        Tensor<float> dx, dw = randn<float>(w.shape(), 45);
+        const Tensor<float> before = dw;
+        ops::Conv2dWorkspace<float> ws;
+        ops::conv2d_backward(dy, x, w, s, k / 2, dx, dw, nullptr, ws);
+        CHECK(dx.shape() == x.shape());
+        CHECK(dw.vec() == before.vec());
+      }
 }
 
 TEST_CASE("Float convolutions equal the direct loops to float rounding") {
   for (const Geometry& g : geometries) check_against_naive<float>(g);
+}
+
+TEST_CASE("Float strided convolutions of 16-channel multiples equal the direct loops on 1, 2 and 3 threads") {
+  if (!supcon::detail::gemm::cpu_has_avx512f()) WARN("this CPU has no AVX-512F: they take the im2col path");
+  for (const Geometry& g : vector_geometries)
+    CHECK(ops::detail::conv_vec::usable<float>(g.c, g.oc, g.k, g.s) ==
+          (g.k == 3 && supcon::detail::gemm::wide_kernel()));
+  CHECK_FALSE(ops::detail::conv_vec::usable<float>(256, 512, 3, 2));  // windows past the cache: im2col's path
+  CHECK_FALSE(ops::detail::conv_vec::usable<float>(16, 32, 3, 1));    // stride 1: Winograd's
+  for (int threads : {1, 2, 3})
+    layers_test::with_threads(threads, [] {
+      for (const Geometry& g : vector_geometries) check_against_naive<float>(g);
+    });
 }

@@ -12,7 +12,9 @@
 ///   when the CPU has AVX2 (whatever the compiler flags), otherwise through
 ///   Eigen. 3x3 stride-1 convolutions with at least 8 channels in and out go
 ///   through Winograd's F(4x4, 3x3) instead (ops/winograd.hpp, 4 times fewer
-///   flops).
+///   flops), and float 3x3 stride-2 ones from 16 to 128 channels (in
+///   multiples of 16, on CPUs with AVX-512) with sixteen channels per vector
+///   (ops/conv2d_vec.hpp).
 /// - `conv2d_forward_naive` / `conv2d_backward_naive`: the definition written
 ///   as loops, kept as the readable reference the tests compare against.
 ///
@@ -26,6 +28,7 @@
 
 #include "supcon/core/gemm.hpp"
 #include "supcon/core/tensor.hpp"
+#include "supcon/ops/conv2d_vec.hpp"
 #include "supcon/ops/im2col.hpp"
 #include "supcon/ops/winograd.hpp"
 
@@ -60,6 +63,14 @@ std::pair<index_t, index_t> conv2d_check(const Tensor<T>& x, const Tensor<T>& we
           window_output_size(x.dim(3), K, stride, padding, "conv2d")};
 }
 
+/// forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy (N, OC, OH, OW).
+template <class T>
+void add_bias_grad(const Tensor<T>& dy, Tensor<T>* dbias) {
+  if (!dbias) return;
+  const index_t N = dy.dim(0), OC = dy.dim(1), P = dy.dim(2) * dy.dim(3);
+  for (index_t n = 0; n < N; ++n) dbias->vec() += ConstMatrixMap<T>(dy.data() + n * OC * P, OC, P).rowwise().sum();
+}
+
 /// Images per GEMM: small feature maps (late layers: 4x4, 8x8) are grouped so
 /// that each product has about 512 columns, which Eigen's blocked kernel runs
 /// near its peak; a single image per product would leave it mostly packing.
@@ -87,6 +98,18 @@ void conv2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const TensorArg
   const index_t OC = weight.dim(0), K = weight.dim(2), CKK = C * K * K, P = OH * OW;
   if (conv2d_use_winograd(C, OC, K, stride, padding))
     return conv2d_winograd_forward(x, weight, bias, padding, y, ws.winograd);
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::conv_vec::usable<T>(C, OC, K, stride)) {
+      namespace cv = detail::conv_vec;
+      const cv::Plan k = cv::plan(N, C, H, W, OC, K, stride, padding, detail::winograd::vec::product_rows(OC));
+      y.resize_for_overwrite({N, OC, OH, OW});
+      ws.winograd.u.resize({CKK, OC});
+      cv::arrange_weights(weight.data(), OC, C, K, false, ws.winograd.u.data());
+      return cv::forward(x.data(), k, ws.winograd.u.data(), bias ? bias->data() : nullptr, y.data(), ws);
+    }
+  }
+#endif
   const int threads = max_threads();
   const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
   const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;  // x[n] is its own im2col
@@ -138,6 +161,27 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
                       shape_str(dweight.shape()), ", expected ", shape_str(weight.shape()));
   if (conv2d_use_winograd(C, OC, K, stride, padding))
     return conv2d_winograd_backward(dy, x, weight, padding, dx, dweight, dbias, ws.winograd);
+#if SUPCON_GEMM_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::conv_vec::usable<T>(C, OC, K, stride)) {
+      namespace cv = detail::conv_vec;
+      const cv::Plan k = cv::plan(N, C, H, W, OC, K, stride, padding, detail::winograd::vec::product_rows(CKK));
+      dx.resize_for_overwrite(x.shape());
+      ws.winograd.u.resize({OC, CKK});
+      cv::arrange_weights(weight.data(), OC, C, K, true, ws.winograd.u.data());
+      const index_t runs = cv::backward(dy.data(), x.data(), k, ws.winograd.u.data(), dx.data(), ws);
+      // dweight[o, c, tap] += sum over runs of dW[tap C + c][o]
+      const index_t taps = K * K;
+      for (index_t r = 0; r < runs; ++r) {
+        const T* dw = ws.dweight.data() + r * CKK * OC;
+        for (index_t o = 0; o < OC; ++o)
+          for (index_t c = 0; c < C; ++c)
+            for (index_t tap = 0; tap < taps; ++tap) dweight[(o * C + c) * taps + tap] += dw[(tap * C + c) * OC + o];
+      }
+      return detail::add_bias_grad(dy, dbias);
+    }
+  }
+#endif
   const int threads = max_threads();
   const index_t B = detail::conv2d_images_per_block(N, P, threads), blocks = (N + B - 1) / B;
   const bool direct = K == 1 && stride == 1 && padding == 0 && B == 1;
@@ -196,10 +240,7 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
   });
   MatrixMap<T> dw(dweight.data(), OC, CKK);
   for (index_t r = 0; r < runs; ++r) dw += ConstMatrixMap<T>(ws.dweight.data() + r * OC * CKK, OC, CKK);
-  // forward: y[n, oc, :] += bias[oc]  =>  dbias[oc] += sum over n and positions of dy
-  if (dbias)
-    for (index_t n = 0; n < N; ++n)
-      dbias->vec() += ConstMatrixMap<T>(dy.data() + n * OC * P, OC, P).rowwise().sum();
+  detail::add_bias_grad(dy, dbias);
 }
 
 /// Reference forward, straight from the definition:

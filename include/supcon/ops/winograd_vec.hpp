@@ -115,33 +115,45 @@ SUPCON_AVX512F inline void output_grad_1d(const __m512 g[4], __m512 r[6]) {
   r[3] = _mm512_add_ps(S, D), r[4] = _mm512_sub_ps(S, D), r[5] = g[3];
 }
 
-/// Channels c0 .. c0 + 15 of one image into `stage`, one vector per pixel:
-/// pixel k of the planes (n of them, `ps` apart, rows of W) goes to
-/// stage + 16 at[k]. Sixteen pixels at a time, one transpose each.
-SUPCON_AVX512F inline void planes_to_pixels(const float* x, index_t ps, index_t n, const index_t* at,
-                                            float* stage) {
+/// Sixteen channels of one image into `stage`, one vector per pixel: pixel
+/// k of the planes (n of them, `ps` apart) goes to stage + stride at[k]
+/// (stride 16 for a stage of sixteen channels, C where the stage holds all C
+/// and `stage` points at the group's first). Sixteen pixels at a time, one
+/// transpose each.
+SUPCON_AVX512F inline void planes_to_pixels(const float* x, index_t ps, index_t n, const index_t* at, float* stage,
+                                            index_t stride = kLanes) {
   for (index_t k0 = 0; k0 < n; k0 += kLanes) {
     const index_t cnt = std::min(kLanes, n - k0);
     const __mmask16 mask = static_cast<__mmask16>((1u << cnt) - 1u);
     __m512 r[16];
     for (int l = 0; l < 16; ++l) r[l] = _mm512_maskz_loadu_ps(mask, x + l * ps + k0);
     transpose16(r);
-    for (index_t j = 0; j < cnt; ++j) _mm512_storeu_ps(stage + kLanes * at[k0 + j], r[j]);
+    for (index_t j = 0; j < cnt; ++j) _mm512_storeu_ps(stage + stride * at[k0 + j], r[j]);
   }
 }
 
-/// The inverse: pixel k of sixteen planes (`ps` apart) from stage + 16 at[k].
-SUPCON_AVX512F inline void pixels_to_planes(const float* stage, const index_t* at, index_t n, float* y,
-                                            index_t ps) {
+/// The inverse: pixel k of sixteen planes (`ps` apart) from stage + stride at[k].
+SUPCON_AVX512F inline void pixels_to_planes(const float* stage, const index_t* at, index_t n, float* y, index_t ps,
+                                            index_t stride = kLanes) {
   for (index_t k0 = 0; k0 < n; k0 += kLanes) {
     const index_t cnt = std::min(kLanes, n - k0);
     const __mmask16 mask = static_cast<__mmask16>((1u << cnt) - 1u);
     __m512 r[16];
     for (index_t j = 0; j < 16; ++j)
-      r[j] = j < cnt ? _mm512_loadu_ps(stage + kLanes * at[k0 + j]) : _mm512_setzero_ps();
+      r[j] = j < cnt ? _mm512_loadu_ps(stage + stride * at[k0 + j]) : _mm512_setzero_ps();
     transpose16(r);
     for (int l = 0; l < 16; ++l) _mm512_mask_storeu_ps(y + l * ps + k0, mask, r[l]);
   }
+}
+
+/// dst[i] = src[i] for i < n, n a multiple of 16.
+SUPCON_AVX512F inline void copy_vectors(const float* src, float* dst, index_t n) {
+  for (index_t i = 0; i < n; i += kLanes) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+}
+/// dst[i] += src[i] for i < n, n a multiple of 16.
+SUPCON_AVX512F inline void add_vectors(const float* src, float* dst, index_t n) {
+  for (index_t i = 0; i < n; i += kLanes)
+    _mm512_storeu_ps(dst + i, _mm512_add_ps(_mm512_loadu_ps(dst + i), _mm512_loadu_ps(src + i)));
 }
 
 /// B^T d B of one tile of sixteen channels: d's rows are PW pixels apart in
