@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "supcon/config.hpp"
+#include "supcon/ops/im2col.hpp"  // thread_index
 #include "supcon/ops/winograd_vec.hpp"
 
 namespace supcon::ops::detail::conv_vec {

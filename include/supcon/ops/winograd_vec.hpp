@@ -20,15 +20,17 @@
 ///
 /// Layouts, per block of L tiles (L rounded up to the product's rows, Lr):
 ///   V[xi][t][c]   (36 planes of Lr x C)    M[xi][t][o]   (36 planes of Lr x OC)
-///   U[xi][c][o]   (36 planes of C x OC), from transform_weights_vec.
+///   U[xi][c][o]   (36 planes of C x OC), from transform_weights_vec;
+///   in the weight gradient Z[xi][t][o] = (A dY A^T)[xi] beside V, and
+///   dU[xi] (OC, C) += Z[xi]^T V[xi].
+/// The drivers are in winograd.hpp (convolve_vec, weight_grad_vec); the
+/// transposes and products also serve the strided layers of conv2d_vec.hpp.
 
 #include <algorithm>
 #include <type_traits>
-#include <vector>
 
-#include "supcon/core/gemm.hpp"  // SUPCON_GEMM_AVX2, <immintrin.h>, cpu_has_avx512f
+#include "supcon/core/gemm.hpp"  // SUPCON_GEMM_AVX2, <immintrin.h>, wide_kernel
 #include "supcon/core/tensor.hpp"
-#include "supcon/ops/im2col.hpp"  // thread_index
 
 namespace supcon::ops::detail::winograd::vec {
 
