@@ -170,14 +170,7 @@ void conv2d_backward(const Tensor<T>& dy, const Tensor<T>& x, const Tensor<T>& w
       ws.winograd.u.resize({OC, CKK});
       cv::arrange_weights(weight.data(), OC, C, K, true, ws.winograd.u.data());
       const index_t runs = cv::backward(dy.data(), x.data(), k, ws.winograd.u.data(), dx.data(), ws);
-      // dweight[o, c, tap] += sum over runs of dW[tap C + c][o]
-      const index_t taps = K * K;
-      for (index_t r = 0; r < runs; ++r) {
-        const T* dw = ws.dweight.data() + r * CKK * OC;
-        for (index_t o = 0; o < OC; ++o)
-          for (index_t c = 0; c < C; ++c)
-            for (index_t tap = 0; tap < taps; ++tap) dweight[(o * C + c) * taps + tap] += dw[(tap * C + c) * OC + o];
-      }
+      cv::add_weight_grad(k, runs, ws.dweight.data(), dweight.data());
       return detail::add_bias_grad(dy, dbias);
     }
   }

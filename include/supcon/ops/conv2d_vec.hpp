@@ -73,7 +73,7 @@ inline Plan plan(index_t N, index_t C, index_t H, index_t W, index_t OC, index_t
   k.OH = (H + 2 * pad - K) / s + 1, k.OW = (W + 2 * pad - K) / s + 1, k.P = k.OH * k.OW;
   k.PW = W + 2 * pad, k.stage_len = (H + 2 * pad) * k.PW * C, k.KC = K * K * C;
   const int threads = max_threads();
-  k.B = std::min(std::max<index_t>(1, (128 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
+  k.B = vec::images_per_block(N, k.P, threads);
   k.blocks = (N + k.B - 1) / k.B, k.Lr = (k.B * k.P + R - 1) / R * R;
   for (index_t p = 0; p < H * W; ++p) k.at_in.push_back((p / W + pad) * k.PW + p % W + pad);
   for (index_t q = 0; q < k.P; ++q) {
@@ -184,5 +184,18 @@ index_t backward(const float* dy, const float* x, const Plan& k, const float* Wt
   return runs;
 }
 #endif
+
+/// dweight (OC, C, K, K) += the sum, in run order, of the partial sums dWr
+/// (runs, KC, OC) that backward left: dweight[o, c, tap] += dW[tap C + c][o].
+template <class T>
+void add_weight_grad(const Plan& k, index_t runs, const T* dWr, T* dweight) {
+  const index_t taps = k.K * k.K;
+  for (index_t r = 0; r < runs; ++r) {
+    const T* dw = dWr + r * k.KC * k.OC;
+    for (index_t o = 0; o < k.OC; ++o)
+      for (index_t c = 0; c < k.C; ++c)
+        for (index_t tap = 0; tap < taps; ++tap) dweight[(o * k.C + c) * taps + tap] += dw[(tap * k.C + c) * k.OC + o];
+  }
+}
 
 }  // namespace supcon::ops::detail::conv_vec

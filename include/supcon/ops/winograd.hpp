@@ -189,7 +189,7 @@ Blocks plan(index_t N, index_t C, index_t OC, index_t OH, index_t OW, WinogradWo
   Blocks k{};
   k.TH = (OH + 3) / 4, k.TW = (OW + 3) / 4, k.P = k.TH * k.TW;
   const int threads = max_threads();
-  k.B = std::min(std::max<index_t>(1, (128 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
+  k.B = vec::images_per_block(N, k.P, threads);
   k.blocks = (N + k.B - 1) / k.B, k.Tmax = k.B * k.P, k.Tpad = padded_tiles(k.Tmax);
   k.work_len = work_len(k.TH, k.TW, k.Tmax);
   k.v_len = kPositions * v_plane(C, k.Tpad, true), k.m_len = kPositions * m_plane(OC, k.Tmax);
@@ -892,7 +892,7 @@ inline VecBlocks vec_blocks(index_t N, index_t H, index_t W, index_t pad, index_
   VecBlocks k;
   k.OH = H + 2 * pad - 2, k.OW = W + 2 * pad - 2, k.TH = (k.OH + 3) / 4, k.TW = (k.OW + 3) / 4, k.P = k.TH * k.TW;
   const int threads = max_threads();
-  k.B = std::min(std::max<index_t>(1, (128 + k.P - 1) / k.P), std::max<index_t>(1, (N + threads - 1) / threads));
+  k.B = vec::images_per_block(N, k.P, threads);
   k.blocks = (N + k.B - 1) / k.B, k.Lr = (k.B * k.P + R - 1) / R * R, k.PW = 4 * k.TW + 2;
   k.at_in.resize(static_cast<std::size_t>(H * W));
   k.at_out.resize(static_cast<std::size_t>(k.OH * k.OW));
@@ -1007,8 +1007,8 @@ index_t weight_grad_partials(const Tensor<T>& dy, const Tensor<T>& x, index_t pa
         transform_output_grad(dy.data() + n0 * OC * OH * OW, nb, OC, OH, OW, k.TH, k.TW, Z, work);
         // dU[xi] (OC, C) += Z[xi] (OC, L) V[xi]^T (L, C)
         for (index_t xi = 0; xi < kPositions; ++xi)
-          product(OC, C, L, Z + xi * m_plane(OC, L), V + xi * v_plane(C, L, false), true,
-                      dU + xi * du_plane, blk > first);
+          product(OC, C, L, Z + xi * m_plane(OC, L), V + xi * v_plane(C, L, false), true, dU + xi * du_plane,
+                  blk > first);
       });
   });
   return runs;

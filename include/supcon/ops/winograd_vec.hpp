@@ -37,6 +37,13 @@ namespace supcon::ops::detail::winograd::vec {
 /// Channels per vector.
 constexpr index_t kLanes = 16;
 
+/// Images per block for maps of P tiles (or output pixels): about 128 per
+/// block, but never fewer blocks than threads. The rule of winograd.hpp's
+/// plan, which the paths with channels in vectors share.
+inline index_t images_per_block(index_t N, index_t P, int threads) {
+  return std::min(std::max<index_t>(1, (128 + P - 1) / P), std::max<index_t>(1, (N + threads - 1) / threads));
+}
+
 /// Whether a convolution of C input and OC output channels takes this path:
 /// float, both counts multiples of 16, and the products' AVX-512 kernels on
 /// (a CPU with AVX-512F, and not SUPCON_GEMM=avx2: core/gemm.hpp's
